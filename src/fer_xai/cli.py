@@ -1,0 +1,97 @@
+"""``fer-xai <stage>``: the single entry point that dvc.yaml, MLproject and users call."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from .config import Params, ParamsError, load_params
+
+log = logging.getLogger("fer_xai")
+
+# Stage modules, imported lazily so `fer-xai --help` does not pay for TensorFlow or dlib.
+# Each module exposes a click command named ``cli``; the one-line help is listed here so that
+# `fer-xai --help` imports none of them.
+STAGES: dict[str, tuple[str, str]] = {
+    "synth": ("fer_xai.stages.synth", "Generate the embedded synthetic expressive-face dataset."),
+    "data": ("fer_xai.stages.data_add", "Add, validate and list datasets (adapters for CK+, JAFFE, ...)."),
+    "prepare": ("fer_xai.stages.prepare", "Detect, landmark, align and crop every face."),
+    "split": ("fer_xai.stages.split", "Subject-grouped, stratified cross-validation folds."),
+    "compare": ("fer_xai.stages.compare", "Compare heatmaps with Ekman masks and with each other."),
+}
+
+
+@dataclass
+class CliContext:
+    params_file: Path | None
+    overrides: tuple[str, ...] = ()
+    _params: Params | None = field(default=None, repr=False)
+
+    @property
+    def params(self) -> Params:
+        if self._params is None:
+            try:
+                self._params = load_params(self.params_file, self.overrides)
+            except ParamsError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._params
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(STAGES)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in STAGES:
+            return None
+        return importlib.import_module(STAGES[name][0]).cli
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Stages"):
+            formatter.write_dl([(name, helptext) for name, (_, helptext) in STAGES.items()])
+
+
+def setup_logging(verbosity: int) -> None:
+    level = logging.DEBUG if verbosity > 0 else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("alembic", "urllib3", "matplotlib", "PIL", "git", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group(cls=LazyGroup)
+@click.option(
+    "--params",
+    "params_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="FER_XAI_PARAMS",
+    help="Parameters file (default: params.yaml at the project root).",
+)
+@click.option(
+    "-S",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a parameter for this call, e.g. -S synth.n_subjects=12 (value parsed as YAML).",
+)
+@click.option("-v", "--verbose", count=True, help="More logging.")
+@click.pass_context
+def main(ctx: click.Context, params_file: Path | None, overrides: tuple[str, ...], verbose: int) -> None:
+    """fer-xai: do facial-expression networks look where humans look?"""
+    setup_logging(verbose)
+    ctx.obj = CliContext(params_file, tuple(overrides))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

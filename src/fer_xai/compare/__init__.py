@@ -1,0 +1,40 @@
+"""Comparison stage: heatmaps vs. Ekman masks (paper Tables 3-5) and between networks (Figure 10).
+
+Modules: :mod:`.published` (find/read published-layout files), :mod:`.metrics` (Otsu, IoU/F1/
+precision/recall, aggregation), :mod:`.similarity` (1 - NCC distances, UPGMA, cophenetic r),
+:mod:`.threshold_free` (ROC AUC, relevance mass, bootstrap CIs), :mod:`.tables` (paper layouts),
+:mod:`.plots` (bar charts, dendrograms). The stage itself is :mod:`fer_xai.stages.compare`.
+"""
+
+from __future__ import annotations
+
+from .metrics import (
+    METRICS,
+    aggregate,
+    binarize_heatmap,
+    binarize_mask,
+    confusion_counts,
+    fold_metrics,
+    otsu_threshold,
+    score_heatmap,
+    scores_from_counts,
+)
+from ..config import CompareParams
+from .published import CompareInputError, find_heatmaps, find_masks, load_published, read_map
+from .similarity import (
+    average_linkage,
+    cophenetic_correlation,
+    correlation_distances,
+    correlation_matrix,
+    expression_similarity,
+)
+from .threshold_free import bootstrap_ci, fold_bootstrap, relevance_mass, roc_auc, threshold_free_metrics
+
+__all__ = [
+    "METRICS", "CompareInputError", "CompareParams", "aggregate", "average_linkage",
+    "binarize_heatmap", "binarize_mask", "bootstrap_ci", "confusion_counts",
+    "cophenetic_correlation", "correlation_distances", "correlation_matrix",
+    "expression_similarity", "find_heatmaps", "find_masks", "fold_bootstrap", "fold_metrics",
+    "load_published", "otsu_threshold", "read_map", "relevance_mass", "roc_auc",
+    "score_heatmap", "scores_from_counts", "threshold_free_metrics",
+]
