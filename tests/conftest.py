@@ -60,3 +60,61 @@ def astronaut_rgb() -> np.ndarray:
     import skimage.data
 
     return skimage.data.astronaut()
+
+
+# A tiny study, built once per session: synthetic faces -> prepare -> split.
+TINY_STUDY = {
+    "synth": {"seed": 5, "n_subjects": 6, "intensities": [0.8, 1.0], "image_size": 128, "workers": 1},
+    "prepare": {"size": 64, "workers": 1, "min_face_px": 32, "min_image_px": 32},
+    "split": {"n_folds": 3, "seed": 1},
+    "train": {
+        "models": ["songnet"], "folds": [1, 2, 3], "batch_size": 16, "allow_random_init": True,
+        "networks": {
+            "songnet": {"input_size": 32, "epochs": 2, "optimizer": "adam", "learning_rate": 1e-3},
+            "mobilenetv3": {"input_size": 32, "epochs": 1, "optimizer": "adam", "learning_rate": 1e-3,
+                            "pretrained": "imagenet"},
+        },
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_study_template(tmp_path_factory):
+    """Prepared faces and folds of a 6-subject synthetic set (session-wide, read-only)."""
+    from fer_xai import paths
+    from fer_xai.config import load_params
+    from fer_xai.stages import prepare, split
+    from fer_xai.stages import synth as synth_stage
+
+    root = tmp_path_factory.mktemp("tiny_study")
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    params_file = write_params(root, TINY_STUDY)
+    old = os.environ.get("FER_XAI_ROOT")
+    os.environ["FER_XAI_ROOT"] = str(root)
+    paths.repo_root.cache_clear()
+    try:
+        params = load_params(params_file)
+        synth_stage.run(params.synth, progress=False)
+        prepare.run(params)
+        split.run(params)
+    finally:
+        if old is None:
+            os.environ.pop("FER_XAI_ROOT", None)
+        else:
+            os.environ["FER_XAI_ROOT"] = old
+        paths.repo_root.cache_clear()
+    return root
+
+
+@pytest.fixture
+def tiny_study(tiny_study_template, project):
+    """A private copy of the tiny study as the current project root."""
+    import shutil
+
+    for name in ("data", "metrics", "params.yaml"):
+        src = tiny_study_template / name
+        if src.is_dir():
+            shutil.copytree(src, project / name, dirs_exist_ok=True)
+        elif src.exists():
+            shutil.copy2(src, project / name)
+    return project

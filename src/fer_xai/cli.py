@@ -22,6 +22,9 @@ STAGES: dict[str, tuple[str, str]] = {
     "data": ("fer_xai.stages.data_add", "Add, validate and list datasets (adapters for CK+, JAFFE, ...)."),
     "prepare": ("fer_xai.stages.prepare", "Detect, landmark, align and crop every face."),
     "split": ("fer_xai.stages.split", "Subject-grouped, stratified cross-validation folds."),
+    "models": ("fer_xai.stages.models", "List the networks of the zoo with input sizes and parameter counts."),
+    "train": ("fer_xai.stages.train", "Train one network on all folds but one; test, track and register it."),
+    "evaluate": ("fer_xai.stages.evaluate", "Cross-validation accuracy per network (paper Figure 5)."),
     "compare": ("fer_xai.stages.compare", "Compare heatmaps with Ekman masks and with each other."),
 }
 

@@ -29,6 +29,7 @@ class SynthParams(_Strict):
     include_neutral: bool = False
     image_size: int = Field(192, ge=96, le=512)
     out_dir: str = "data/raw/synthetic"
+    workers: int = Field(2, ge=1)  # processes (one subject per task); the output does not depend on it
 
     @field_validator("intensities")
     @classmethod
@@ -109,15 +110,87 @@ class CompareParams(_Strict):
     top_k: int = Field(3, ge=1)
 
 
+class NetworkTrainParams(_Strict):
+    """One network's recipe (paper section 3.4: epochs from preliminary trainings)."""
+
+    input_size: int = Field(ge=32, le=1024)
+    epochs: int = Field(ge=1)
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    learning_rate: float = Field(1e-4, gt=0)
+    batch_size: int | None = Field(None, ge=1)  # None: train.batch_size
+    pretrained: Literal["imagenet", "none"] = "none"
+
+
+def _paper_networks() -> dict[str, NetworkTrainParams]:
+    n = NetworkTrainParams
+    rms, adam = "rmsprop", "adam"
+    return {
+        "alexnet": n(input_size=224, epochs=10, optimizer=rms, learning_rate=1e-4),
+        "weinet": n(input_size=64, epochs=10, optimizer=rms, learning_rate=1e-4),
+        "songnet": n(input_size=224, epochs=25, optimizer=rms, learning_rate=1e-4),
+        "silnet": n(input_size=150, epochs=10, optimizer=adam, learning_rate=1e-4),
+        **{m: n(input_size=224, epochs=2, optimizer=adam, learning_rate=1e-4, pretrained="imagenet")
+           for m in ("vgg16", "vgg19", "resnet50", "resnet101v2", "inceptionv3", "xception")},
+        "mobilenetv3": n(input_size=224, epochs=10, optimizer=adam, learning_rate=1e-6, pretrained="imagenet"),
+        "efficientnetv2": n(input_size=224, epochs=10, optimizer=adam, learning_rate=1e-6, pretrained="imagenet"),
+    }
+
+
+class AugmentParams(_Strict):
+    """Training-time augmentation (paper 3.2): lighting (gamma) and appearance variations."""
+
+    enabled: bool = True
+    gamma: tuple[float, float] = (0.7, 1.5)
+    translate: float = Field(0.06, ge=0.0, le=0.3)
+    crop_min_scale: float = Field(0.85, gt=0.3, le=1.0)  # crops always keep brows, eyes, nose, mouth
+    mirror: bool = True
+
+
+class TrainParams(_Strict):
+    seed: int = 7
+    models: tuple[str, ...] = ("weinet", "songnet", "silnet", "mobilenetv3")
+    folds: tuple[int, ...] = (1, 2, 3, 4, 5)
+    batch_size: int = Field(128, ge=1)
+    max_memory_gib: float = Field(16.0, gt=0)  # the batch is reduced (with a warning) to fit
+    weights_dir: str | None = None  # ImageNet weight files; also searched: the Keras cache
+    allow_random_init: bool = False  # train backbones from random init when weights are absent
+    register_models: bool = True  # register each fold model in the MLflow registry
+    out_dir: str = "models"
+    augment: AugmentParams = AugmentParams()
+    networks: dict[str, NetworkTrainParams] = Field(default_factory=_paper_networks)
+
+    @model_validator(mode="after")
+    def _models_known(self) -> "TrainParams":
+        unknown = [m for m in self.models if m not in self.networks]
+        if unknown:
+            raise ValueError(f"train.models {unknown} have no entry in train.networks")
+        if len(set(self.folds)) != len(self.folds) or any(f < 1 for f in self.folds):
+            raise ValueError(f"train.folds must be distinct 1-based fold numbers, got {list(self.folds)}")
+        return self
+
+
+class EvaluateParams(_Strict):
+    out_dir: str = "reports/cv"
+
+
 class TrackingParams(_Strict):
     experiment: str = "fer-xai"
 
 
 class Params(_Strict):
+    @model_validator(mode="after")
+    def _folds_exist(self) -> "Params":
+        bad = [f for f in self.train.folds if f > self.split.n_folds]
+        if bad:
+            raise ValueError(f"train.folds {bad} exceed split.n_folds={self.split.n_folds}")
+        return self
+
     synth: SynthParams = SynthParams()
     data: DataParams = DataParams()
     prepare: PrepareParams = PrepareParams()
     split: SplitParams = SplitParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
     compare: CompareParams = CompareParams()
     tracking: TrackingParams = TrackingParams()
 

@@ -1,0 +1,113 @@
+"""``fer-xai evaluate``: cross-validation summary per network (paper Figure 5).
+
+Reads every ``<train.out_dir>/<model>/fold<k>/metrics.json`` of the configured models and
+folds; writes ``cv_folds.csv`` (one row per training), ``cv_summary.csv`` (mean and std per
+network) and ``cv_accuracy.png`` under ``evaluate.out_dir``, plus ``metrics/cv.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+import numpy as np
+import pandas as pd
+
+from ..config import Params
+from ..paths import metrics_path, resolve, write_json_atomic
+from .train import fold_dir
+
+log = logging.getLogger(__name__)
+
+_FOLD_METRICS = ["test_accuracy", "test_macro_precision", "test_macro_recall", "test_macro_f1"]
+
+
+def collect(params: Params) -> pd.DataFrame:
+    rows, missing = [], []
+    for m in params.train.models:
+        for k in params.train.folds:
+            path = fold_dir(params, m, k) / "metrics.json"
+            if not path.is_file():
+                missing.append(str(path))
+                continue
+            met = json.loads(path.read_text())
+            rows.append({"model": m, "fold": k, **{c: met[c] for c in _FOLD_METRICS},
+                         "pretrained": met.get("pretrained"), "n_test": met.get("n_test")})
+    if missing:
+        raise click.ClickException("missing training results (run `dvc repro` or `fer-xai train`): " + ", ".join(missing))
+    return pd.DataFrame(rows)
+
+
+def summarize(folds: pd.DataFrame) -> pd.DataFrame:
+    g = folds.groupby("model", sort=False)
+    out = pd.DataFrame({
+        "accuracy_mean": g["test_accuracy"].mean(),
+        "accuracy_std": g["test_accuracy"].std(ddof=1).fillna(0.0),
+        "macro_f1_mean": g["test_macro_f1"].mean(),
+        "n_folds": g.size(),
+        "pretrained": g["pretrained"].first(),
+    })
+    return out.reset_index()
+
+
+def plot(summary: pd.DataFrame, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..models import network
+
+    names = [network(m).display_name for m in summary["model"]]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(summary), 3.8), dpi=120)
+    x = np.arange(len(summary))
+    ax.bar(x, summary["accuracy_mean"], yerr=summary["accuracy_std"], capsize=4, color="#4C72B0")
+    for i, v in enumerate(summary["accuracy_mean"]):
+        ax.text(i, min(v + 0.03, 1.02), f"{v:.3f}", ha="center", fontsize=8)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("test accuracy (mean ± std over folds)")
+    ax.set_title("Cross-validation accuracy per network")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run(params: Params) -> pd.DataFrame:
+    out = resolve(params.evaluate.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    folds = collect(params)
+    summary = summarize(folds)
+    folds.to_csv(out / "cv_folds.csv", index=False)
+    summary.to_csv(out / "cv_summary.csv", index=False)
+    plot(summary, out / "cv_accuracy.png")
+    write_json_atomic(metrics_path("cv"), {
+        r.model: {"accuracy_mean": round(r.accuracy_mean, 4), "accuracy_std": round(r.accuracy_std, 4)}
+        for r in summary.itertuples()
+    })
+    for r in summary.itertuples():
+        log.info("%s: accuracy %.4f ± %.4f over %d folds", r.model, r.accuracy_mean, r.accuracy_std, r.n_folds)
+    return summary
+
+
+@click.command("evaluate")
+@click.option("--no-mlflow", is_flag=True)
+@click.pass_obj
+def cli(obj, no_mlflow: bool) -> None:
+    """Cross-validation accuracy per network (mean and std over folds), CSV + bar chart."""
+    params: Params = obj.params
+    summary = run(params)
+    if not no_mlflow:
+        import mlflow
+
+        from ..tracking import stage_run
+
+        out = resolve(params.evaluate.out_dir)
+        with stage_run("evaluate", params.tracking.experiment,
+                       params={"models": list(params.train.models), "folds": list(params.train.folds)}):
+            for r in summary.itertuples():
+                mlflow.log_metrics({f"{r.model}.accuracy_mean": r.accuracy_mean,
+                                    f"{r.model}.accuracy_std": r.accuracy_std})
+            mlflow.log_artifacts(str(out), artifact_path="cv")
+    click.echo(summary.to_string(index=False))

@@ -1,0 +1,213 @@
+"""``fer-xai train --model M --fold K``: train one network on all folds but K, test on fold K.
+
+Outputs ``<train.out_dir>/<model>/fold<k>/``: ``model.keras``, ``metrics.json``,
+``predictions.csv`` (per test image; the explanation stage picks its positives there),
+``history.csv``, ``confusion.png``, ``report.txt``. One MLflow run per training (tagged with
+model and fold, grouped by network) holds params, per-epoch curves, test metrics, figures and
+the model; the model is registered as a version of ``fer-<model>`` with alias ``fold<k>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..config import NetworkTrainParams, Params
+from ..paths import resolve
+from ..provenance import data_version
+from ..training import evaluation
+from ..training.augment import AugmentConfig, make_dataset
+from ..training.data import load_split
+from ..training.memory import fit_batch_size
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    model_id: str
+    fold: int
+    out_dir: Path
+    metrics: dict
+    run_id: str | None = None
+    model_version: str | None = None
+
+
+def fold_dir(params: Params, model_id: str, fold: int) -> Path:
+    return resolve(params.train.out_dir) / model_id / f"fold{fold}"
+
+
+def _optimizer(cfg: NetworkTrainParams):
+    import keras
+
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+    if cfg.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=cfg.learning_rate)
+    return keras.optimizers.SGD(learning_rate=cfg.learning_rate, momentum=0.9)
+
+
+def _predict(model, images: np.ndarray, batch: int) -> np.ndarray:
+    # predict_on_batch: model.predict on arrays can stall ~9 s at teardown (see notes).
+    out = [np.asarray(model.predict_on_batch(images[i:i + batch, ..., None].astype(np.float32)))
+           for i in range(0, len(images), batch)]
+    return np.concatenate(out) if out else np.zeros((0, 6), np.float32)
+
+
+class _MlflowEpochLogger:
+    """Keras callback logging each epoch's metrics to the active MLflow run."""
+
+    def __new__(cls, enabled: bool):
+        import keras
+
+        class _Cb(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if enabled and logs:
+                    import mlflow
+
+                    mlflow.log_metrics({k: float(v) for k, v in logs.items()}, step=epoch + 1)
+                log.info("epoch %d: %s", epoch + 1, {k: round(float(v), 4) for k, v in (logs or {}).items()})
+
+        return _Cb()
+
+
+def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = None,
+              use_mlflow: bool = True) -> TrainResult:
+    import keras
+
+    from ..models.zoo import build_network
+
+    tp = params.train
+    if model_id not in tp.networks:
+        raise click.ClickException(f"unknown model {model_id!r}; train.networks has {sorted(tp.networks)}")
+    cfg = tp.networks[model_id]
+    if epochs:
+        cfg = cfg.model_copy(update={"epochs": epochs})
+    keras.utils.set_random_seed(tp.seed)
+    prepared = resolve(params.prepare.out_dir)
+    folds_csv = resolve(params.split.out_file)
+    t0 = time.perf_counter()
+    train, test = load_split(prepared, folds_csv, fold, cfg.input_size)
+    if len(train) == 0 or len(test) == 0:
+        raise click.ClickException(f"fold {fold}: {len(train)} training and {len(test)} test images")
+    log.info("%s fold %d: %d training, %d test images at %d px (loaded in %.1f s)",
+             model_id, fold, len(train), len(test), cfg.input_size, time.perf_counter() - t0)
+
+    built = build_network(
+        model_id, input_size=cfg.input_size, pretrained=cfg.pretrained,
+        weights_dir=resolve(tp.weights_dir) if tp.weights_dir else None,
+        allow_random_init=tp.allow_random_init, seed=tp.seed,
+    )
+    model, pretrained = built.model, built.pretrained
+    batch = fit_batch_size(model, cfg.batch_size or tp.batch_size, tp.max_memory_gib)
+    model.compile(optimizer=_optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    aug = tp.augment
+    ds_train = make_dataset(train.images, train.labels, train.core_boxes(), batch_size=batch, seed=tp.seed,
+                            cfg=AugmentConfig(tuple(aug.gamma), aug.translate, aug.crop_min_scale, aug.mirror,
+                                              aug.enabled), training=True)
+
+    out = fold_dir(params, model_id, fold)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    run_params = {
+        "model": model_id, "fold": fold, **cfg.model_dump(), "batch_size_used": batch,
+        "pretrained": pretrained, "weights_path": built.weights_path or "",
+        "seed": tp.seed, "augment": aug.model_dump(), "n_train": len(train), "n_test": len(test),
+        "params_count": model.count_params(),
+    }
+    dv = data_version(params.prepare.out_dir, params.split.out_file)
+    tags = {"model": model_id, "fold": str(fold), "pretrained": str(pretrained).lower(), "data_version": dv,
+            "mlflow.runName": f"{model_id}-fold{fold}"}
+    result = TrainResult(model_id, fold, out, {})
+    try:
+        if use_mlflow:
+            from ..tracking import stage_run
+
+            ctx = stage_run("train", params.tracking.experiment, params=run_params,
+                            run_name=f"{model_id}-fold{fold}", tags=tags)
+        else:
+            from contextlib import nullcontext
+
+            ctx = nullcontext()
+        with ctx as run:
+            t1 = time.perf_counter()
+            hist = model.fit(ds_train, epochs=cfg.epochs, verbose=0,
+                             callbacks=[_MlflowEpochLogger(use_mlflow)])
+            train_seconds = time.perf_counter() - t1
+            probs = _predict(model, test.images, batch)
+            metrics = evaluation.test_metrics(test.labels, probs)
+            metrics.update({"train_seconds": round(train_seconds, 2),
+                            "train_images_per_second": round(len(train) * cfg.epochs / max(train_seconds, 1e-9), 1),
+                            "epochs": cfg.epochs, "pretrained": pretrained})
+            cm = evaluation.confusion(test.labels, probs)
+            metrics["confusion_matrix"] = cm.tolist()
+            model.save(tmp / "model.keras")
+            evaluation.predictions_frame(test.ids, test.subjects, test.labels, probs).to_csv(
+                tmp / "predictions.csv", index=False)
+            import pandas as pd
+
+            pd.DataFrame(hist.history).rename_axis("epoch").to_csv(tmp / "history.csv")
+            (tmp / "report.txt").write_text(evaluation.report_text(test.labels, probs))
+            evaluation.plot_confusion(cm, f"{model_id} fold {fold}: accuracy {metrics['test_accuracy']:.3f}",
+                                      tmp / "confusion.png")
+            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+            if use_mlflow:
+                import mlflow
+
+                mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))
+                                    and not isinstance(v, bool)})
+                for name in ("metrics.json", "predictions.csv", "history.csv", "report.txt", "confusion.png"):
+                    mlflow.log_artifact(str(tmp / name))
+                info = _log_model(model, test.images[:2])
+                result.run_id = run.info.run_id
+                if tp.register_models:
+                    from ..registry import register_fold_model
+
+                    result.model_version = register_fold_model(
+                        info.model_uri, model_id, fold,
+                        {"data_version": dv, "test_accuracy": f"{metrics['test_accuracy']:.4f}",
+                         "pretrained": str(pretrained).lower(), "run_id": run.info.run_id},
+                    )
+                    mlflow.set_tag("registered_version", result.model_version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    result.metrics = metrics
+    log.info("%s fold %d: test accuracy %.4f, macro F1 %.4f (%.1f s training)", model_id, fold,
+             metrics["test_accuracy"], metrics["test_macro_f1"], train_seconds)
+    keras.backend.clear_session()
+    return result
+
+
+def _log_model(model, example: np.ndarray):
+    import mlflow.tensorflow
+
+    return mlflow.tensorflow.log_model(model, name="model", input_example=example[..., None].astype(np.float32))
+
+
+@click.command("train")
+@click.option("--model", "model_id", required=True, help="Network id, e.g. weinet (see `fer-xai models`).")
+@click.option("--fold", type=int, required=True, help="Held-out test fold (1-based).")
+@click.option("--epochs", type=int, default=None, help="Override the network's epochs for this run only.")
+@click.option("--no-mlflow", is_flag=True, help="Do not track or register (files only).")
+@click.pass_obj
+def cli(obj, model_id: str, fold: int, epochs: int | None, no_mlflow: bool) -> None:
+    """Train one network on all folds but FOLD and test it on FOLD."""
+    params: Params = obj.params
+    if fold not in range(1, params.split.n_folds + 1):
+        raise click.ClickException(f"--fold {fold}: folds are 1..{params.split.n_folds}")
+    res = train_one(params, model_id, fold, epochs=epochs or None, use_mlflow=not no_mlflow)
+    click.echo(json.dumps({"model": model_id, "fold": fold, "test_accuracy": res.metrics["test_accuracy"],
+                           "run_id": res.run_id, "version": res.model_version}))
