@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +27,7 @@ from ..config import Params, PrepareParams
 from ..datasets import LayoutError, RawRecord, scan_dataset
 from ..faces.align import CropGeometry, FaceError, align_face
 from ..images import ImageReadError, read_gray, write_png
-from ..paths import metrics_path, resolve, write_json_atomic
+from ..paths import metrics_path, resolve, staged_dir, write_json_atomic
 from ..prepared import CONTACT_SHEET, MANIFEST, MANIFEST_COLUMNS, REJECTED, REJECTED_COLUMNS, SUMMARY
 from ..visual import contact_sheet
 
@@ -112,10 +111,7 @@ def run(params: Params) -> dict:
     p = params.prepare
     t0 = time.perf_counter()
     out_dir = resolve(p.out_dir)
-    tmp_dir = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
-    try:
+    with staged_dir(out_dir) as tmp_dir:
         records, rejected = _scan_all(params)
         raw_dir = resolve(params.data.raw_dir)
         ids = []
@@ -162,12 +158,6 @@ def run(params: Params) -> dict:
             [tmp_dir / m if m else None for m in manifest["mask"]],
             n=p.contact_sheet_faces,
         ))
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp_dir, out_dir)
     write_json_atomic(metrics_path("prepare"), summary)
     log.info("prepared %d faces, rejected %d (%s) in %.1f s -> %s", summary["n_prepared"],
              summary["n_rejected"], summary["rejected_by_reason"], summary["seconds"], out_dir)

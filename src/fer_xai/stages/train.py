@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import click
 import numpy as np
 
 from ..config import NetworkTrainParams, Params
-from ..paths import resolve
+from ..paths import resolve, staged_dir
 from ..provenance import data_version
 from ..training import evaluation
 from ..training.augment import AugmentConfig, make_dataset
@@ -115,9 +113,6 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
                                               aug.enabled), training=True)
 
     out = fold_dir(params, model_id, fold)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     run_params = {
         "model": model_id, "fold": fold, **cfg.model_dump(), "batch_size_used": batch,
         "pretrained": pretrained, "weights_path": built.weights_path or "",
@@ -128,7 +123,7 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     tags = {"model": model_id, "fold": str(fold), "pretrained": str(pretrained).lower(), "data_version": dv,
             "mlflow.runName": f"{model_id}-fold{fold}"}
     result = TrainResult(model_id, fold, out, {})
-    try:
+    with staged_dir(out) as tmp:
         if use_mlflow:
             from ..tracking import stage_run
 
@@ -178,12 +173,6 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
                          "pretrained": str(pretrained).lower(), "run_id": run.info.run_id},
                     )
                     mlflow.set_tag("registered_version", result.model_version)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
     result.metrics = metrics
     log.info("%s fold %d: test accuracy %.4f, macro F1 %.4f (%.1f s training)", model_id, fold,
              metrics["test_accuracy"], metrics["test_macro_f1"], train_seconds)
