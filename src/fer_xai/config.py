@@ -154,6 +154,13 @@ class TrainParams(_Strict):
     max_memory_gib: float = Field(16.0, gt=0)  # the batch is reduced (with a warning) to fit
     weights_dir: str | None = None  # ImageNet weight files; also searched: the Keras cache
     allow_random_init: bool = False  # train backbones from random init when weights are absent
+    # "none": the paper's input (gray, resized); "per_image": each face standardised to a fixed
+    # mean and contrast inside the model (a layer, so explainers see the same model).
+    input_norm: Literal["none", "per_image"] = "none"
+    # Batch-norm momentum for backbones trained from random init (Keras' 0.99-0.999 suits long
+    # ImageNet runs; on a few hundred steps the moving statistics lag and test outputs collapse).
+    # null keeps the architecture's value; never applied to pretrained backbones.
+    random_init_bn_momentum: float | None = Field(None, gt=0.0, lt=1.0)
     register_models: bool = True  # register each fold model in the MLflow registry
     out_dir: str = "models"
     augment: AugmentParams = AugmentParams()

@@ -95,3 +95,43 @@ def reference_preprocess(gray: np.ndarray, mode: str) -> np.ndarray:
     if mode == "unit":
         return x / 255.0
     return x
+
+
+INPUT_NORMS: tuple[str, ...] = ("none", "per_image")
+# Per-image standardisation maps each face to this mean and standard deviation (in [0, 255]
+# units), so the network-specific preprocessing that follows sees its usual value range.
+STANDARD_MEAN, STANDARD_STD = 128.0, 50.0
+
+
+@keras.saving.register_keras_serializable(package="fer_xai")
+class PerImageStandardize(keras.layers.Layer):
+    """Remove each image's own brightness and contrast: ``(x - mean) / std * 50 + 128``, clipped.
+
+    Subjects' lighting and skin tone differ far more than their expressions do; without this a
+    plain CNN (no batch normalisation) first has to learn to ignore them. Being a layer, the
+    same normalisation applies to every image an explainer feeds the model.
+    """
+
+    def __init__(self, epsilon: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        std = ops.sqrt(ops.mean(ops.square(x - mean), axis=(1, 2, 3), keepdims=True))
+        y = (x - mean) / ops.maximum(std, self.epsilon) * STANDARD_STD + STANDARD_MEAN
+        return ops.clip(y, 0.0, 255.0)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["epsilon"] = self.epsilon
+        return config
+
+
+def reference_standardize(gray: np.ndarray, epsilon: float = 1.0) -> np.ndarray:
+    """NumPy reference of :class:`PerImageStandardize` for a batch ``(N, H, W, C)``."""
+    x = np.asarray(gray, dtype=np.float32)
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    std = x.std(axis=(1, 2, 3), keepdims=True)
+    return np.clip((x - mean) / np.maximum(std, epsilon) * STANDARD_STD + STANDARD_MEAN, 0.0, 255.0)

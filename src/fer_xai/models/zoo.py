@@ -334,6 +334,7 @@ def build_network(
     *,
     num_classes: int = len(EXPRESSIONS),
     preprocessing: str = "keras",
+    input_norm: str = "none",
 ) -> BuiltModel:
     """Build network ``model_id`` for ``(input_size, input_size, 1)`` gray images in [0, 255].
 
@@ -349,7 +350,8 @@ def build_network(
     ``preprocessing``: ``"keras"`` (default) applies each backbone's own ``preprocess_input`` inside
     the model; ``"paper"`` reproduces the authors' code, which fed every network ``x/255`` (Keras
     ``ImageDataGenerator(rescale=1/255)``) and no backbone-specific preprocessing. The two are the
-    same for the from-scratch networks.
+    same for the from-scratch networks. ``input_norm``: ``"none"`` (the paper) or ``"per_image"``,
+    a :class:`~fer_xai.models.preprocess.PerImageStandardize` layer before the preprocessing.
     """
     spec = network(model_id)
     size = _check_size(spec, input_size)
@@ -363,13 +365,16 @@ def build_network(
 
     import keras
 
-    from .preprocess import GrayscalePreprocess
+    from .preprocess import INPUT_NORMS, GrayscalePreprocess, PerImageStandardize
 
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     mode = spec.preprocess if preprocessing == "keras" else "unit"
+    if input_norm not in INPUT_NORMS:
+        raise ModelZooError(f"input_norm must be one of {', '.join(INPUT_NORMS)}, got {input_norm!r}")
     inputs = keras.Input(shape=(size, size, 1), dtype="float32", name="image")
-    x = GrayscalePreprocess(mode=mode, name="preprocess")(inputs)
+    x = PerImageStandardize(name="standardize")(inputs) if input_norm == "per_image" else inputs
+    x = GrayscalePreprocess(mode=mode, name="preprocess")(x)
     outputs = spec.builder(x, input_size=size, num_classes=int(num_classes), weights=weights)
     model = keras.Model(inputs, outputs, name=spec.display_name)
     if weights is not None:

@@ -53,6 +53,15 @@ def _optimizer(cfg: NetworkTrainParams):
     return keras.optimizers.SGD(learning_rate=cfg.learning_rate, momentum=0.9)
 
 
+def _set_bn_momentum(model, momentum: float) -> int:
+    import keras
+
+    layers = [lay for lay in model._flatten_layers() if isinstance(lay, keras.layers.BatchNormalization)]
+    for lay in layers:
+        lay.momentum = momentum
+    return len(layers)
+
+
 def _predict(model, images: np.ndarray, batch: int) -> np.ndarray:
     # predict_on_batch: model.predict on arrays can stall ~9 s at teardown (see notes).
     out = [np.asarray(model.predict_on_batch(images[i:i + batch, ..., None].astype(np.float32)))
@@ -102,9 +111,14 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     built = build_network(
         model_id, input_size=cfg.input_size, pretrained=cfg.pretrained,
         weights_dir=resolve(tp.weights_dir) if tp.weights_dir else None,
-        allow_random_init=tp.allow_random_init, seed=tp.seed,
+        allow_random_init=tp.allow_random_init, seed=tp.seed, input_norm=tp.input_norm,
     )
     model, pretrained = built.model, built.pretrained
+    if not pretrained and tp.random_init_bn_momentum is not None:
+        n_bn = _set_bn_momentum(model, tp.random_init_bn_momentum)
+        if n_bn:
+            log.info("%s: batch-norm momentum set to %s on %d layers (random init)", model_id,
+                     tp.random_init_bn_momentum, n_bn)
     batch = fit_batch_size(model, cfg.batch_size or tp.batch_size, tp.max_memory_gib)
     model.compile(optimizer=_optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     aug = tp.augment
@@ -116,7 +130,8 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     run_params = {
         "model": model_id, "fold": fold, **cfg.model_dump(), "batch_size_used": batch,
         "pretrained": pretrained, "weights_path": built.weights_path or "",
-        "seed": tp.seed, "augment": aug.model_dump(), "n_train": len(train), "n_test": len(test),
+        "seed": tp.seed, "input_norm": tp.input_norm,
+        "random_init_bn_momentum": tp.random_init_bn_momentum, "augment": aug.model_dump(), "n_train": len(train), "n_test": len(test),
         "params_count": model.count_params(),
     }
     dv = data_version(params.prepare.out_dir, params.split.out_file)
