@@ -129,3 +129,30 @@ def test_bad_fold_and_model_are_clear_errors(tiny_study):
     res = CliRunner().invoke(main, ["--params", str(tiny_study / "params.yaml"), "train", "--model", "nonet",
                                     "--fold", "1"])
     assert res.exit_code != 0 and "unknown model" in res.output
+
+
+@pytest.mark.slow
+def test_mlflow_run_train_entry_point_overrides_for_that_run_only(tiny_study):
+    """`mlflow run . -e train -P model=... -P fold=... -P epochs=...` with the local env manager."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    before = (tiny_study / "params.yaml").read_text()
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    out = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train", "--env-manager", "local",
+         "-P", "model=songnet", "-P", "fold=2", "-P", "epochs=1",
+         "-P", f"params_file={tiny_study / 'params.yaml'}", "--experiment-name", "fer-xai"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    assert (tiny_study / "params.yaml").read_text() == before
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("fer-xai").experiment_id],
+                              filter_string="tags.model = 'songnet'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.params["epochs"] == "1"  # params.yaml says 2
+    assert json.loads((tiny_study / "models" / "songnet" / "fold2" / "metrics.json").read_text())["epochs"] == 1

@@ -19,7 +19,6 @@ import csv
 import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..images import write_png
+from ..paths import staged_dir
 from ..labels import EXPRESSIONS, NEUTRAL
 from .base_faces import BASE_PHOTOS, base_landmarks, set_base_landmarks
 from .identity import Subject, make_subject
@@ -165,11 +165,7 @@ def generate(cfg: Config, out_dir: str | os.PathLike, workers: int = 2, progress
     """Write the dataset to ``out_dir`` (replaced only once everything succeeded); return a summary."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with staged_dir(out_dir) as tmp:
         for sub in ("images", "landmarks", "masks"):
             (tmp / sub).mkdir(parents=True)
         base_landmarks()  # run dlib on the base photos once, here, before any worker starts
@@ -202,10 +198,6 @@ def generate(cfg: Config, out_dir: str | os.PathLike, workers: int = 2, progress
             "subjects": subjects,  # identity draws, for audits (none depends on a label)
         }
         (tmp / "generator.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("synthetic dataset: %d images of %d subjects in %.1f s -> %s", len(rows), cfg.n_subjects, elapsed, out_dir)
     return summary
 
@@ -227,12 +219,3 @@ def _contact_sheet(root: Path, rows: list[dict], n_subjects: int = 4) -> np.ndar
     )
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` into place; an existing ``target`` is removed only after the swap."""
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
