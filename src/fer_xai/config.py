@@ -185,13 +185,6 @@ class TrackingParams(_Strict):
 
 
 class Params(_Strict):
-    @model_validator(mode="after")
-    def _folds_exist(self) -> "Params":
-        bad = [f for f in self.train.folds if f > self.split.n_folds]
-        if bad:
-            raise ValueError(f"train.folds {bad} exceed split.n_folds={self.split.n_folds}")
-        return self
-
     synth: SynthParams = SynthParams()
     data: DataParams = DataParams()
     prepare: PrepareParams = PrepareParams()
@@ -200,6 +193,13 @@ class Params(_Strict):
     evaluate: EvaluateParams = EvaluateParams()
     compare: CompareParams = CompareParams()
     tracking: TrackingParams = TrackingParams()
+
+    @model_validator(mode="after")
+    def _folds_exist(self) -> "Params":
+        bad = [f for f in self.train.folds if f > self.split.n_folds]
+        if bad:
+            raise ValueError(f"train.folds {bad} exceed split.n_folds={self.split.n_folds}")
+        return self
 
 
 class ParamsError(ValueError):

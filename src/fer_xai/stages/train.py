@@ -69,21 +69,20 @@ def _predict(model, images: np.ndarray, batch: int) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 6), np.float32)
 
 
-class _MlflowEpochLogger:
-    """Keras callback logging each epoch's metrics to the active MLflow run."""
+def _epoch_logger(use_mlflow: bool):
+    """A Keras callback that logs each epoch's metrics (and sends them to the active MLflow run)."""
+    import keras
 
-    def __new__(cls, enabled: bool):
-        import keras
+    class EpochLogger(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            if use_mlflow and logs:
+                import mlflow
 
-        class _Cb(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                if enabled and logs:
-                    import mlflow
+                mlflow.log_metrics(logs, step=epoch + 1)
+            log.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in logs.items()})
 
-                    mlflow.log_metrics({k: float(v) for k, v in logs.items()}, step=epoch + 1)
-                log.info("epoch %d: %s", epoch + 1, {k: round(float(v), 4) for k, v in (logs or {}).items()})
-
-        return _Cb()
+    return EpochLogger()
 
 
 def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = None,
@@ -151,7 +150,7 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
         with ctx as run:
             t1 = time.perf_counter()
             hist = model.fit(ds_train, epochs=cfg.epochs, verbose=0,
-                             callbacks=[_MlflowEpochLogger(use_mlflow)])
+                             callbacks=[_epoch_logger(use_mlflow)])
             train_seconds = time.perf_counter() - t1
             probs = _predict(model, test.images, batch)
             metrics = evaluation.test_metrics(test.labels, probs)
