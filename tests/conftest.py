@@ -28,7 +28,8 @@ def project(tmp_path, monkeypatch):
     monkeypatch.setenv("FER_XAI_ROOT", str(root))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    for var in ("MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("FER_XAI_PARAMS", raising=False)
     paths.repo_root.cache_clear()
     import mlflow
@@ -38,6 +39,9 @@ def project(tmp_path, monkeypatch):
     mlflow.set_registry_uri(uri)
     yield root
     paths.repo_root.cache_clear()
+    # mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID; do not let it leak into later tests.
+    for var in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        os.environ.pop(var, None)
 
 
 def write_params(root: Path, data: dict) -> Path:

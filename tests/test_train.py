@@ -141,7 +141,9 @@ def test_mlflow_run_train_entry_point_overrides_for_that_run_only(tiny_study):
     from tests.conftest import REPO
 
     before = (tiny_study / "params.yaml").read_text()
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")}
+    env["PATH"] = f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"
     out = subprocess.run(
         [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train", "--env-manager", "local",
          "-P", "model=songnet", "-P", "fold=2", "-P", "epochs=1",
