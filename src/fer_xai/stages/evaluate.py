@@ -63,8 +63,10 @@ def plot(summary: pd.DataFrame, path) -> None:
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(summary), 3.8), dpi=120)
     x = np.arange(len(summary))
     ax.bar(x, summary["accuracy_mean"], yerr=summary["accuracy_std"], capsize=4, color="#4C72B0")
+    ax.axhline(1 / 6, ls="--", lw=1, color="gray", label="chance (1/6)")
     for i, v in enumerate(summary["accuracy_mean"]):
-        ax.text(i, min(v + 0.03, 1.02), f"{v:.3f}", ha="center", fontsize=8)
+        ax.text(i + 0.22, min(v + 0.01, 1.02), f"{v:.3f}", ha="left", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("test accuracy (mean ± std over folds)")
