@@ -28,7 +28,8 @@ def main() -> None:
 
     from fer_xai.config import load_params
     from fer_xai.models.zoo import build_network
-    from fer_xai.training.augment import AugmentConfig, make_dataset
+    from fer_xai.config import AugmentParams
+    from fer_xai.training.augment import make_dataset
     from fer_xai.training.data import load_split
 
     params = load_params()
@@ -42,7 +43,7 @@ def main() -> None:
                               input_norm=params.train.input_norm).model
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         ds = make_dataset(train.images, train.labels, train.core_boxes(), batch_size=batch, seed=1,
-                          cfg=AugmentConfig(), training=True)
+                          cfg=AugmentParams(), training=True)
         model.fit(ds.take(1), epochs=1, verbose=0)
         t = time.perf_counter()
         model.fit(ds, epochs=1, verbose=0)

@@ -32,7 +32,8 @@ def main() -> None:
     import numpy as np
 
     from fer_xai.models.zoo import build_network
-    from fer_xai.training.augment import AugmentConfig, make_dataset
+    from fer_xai.config import AugmentParams
+    from fer_xai.training.augment import make_dataset
     from fer_xai.training.data import load_split
 
     root = Path(a.root)
@@ -54,7 +55,7 @@ def main() -> None:
             model.fit(x, train.labels, batch_size=a.batch, epochs=a.epochs, shuffle=True, verbose=0)
         else:
             ds = make_dataset(train.images, train.labels, train.core_boxes(), batch_size=a.batch, seed=1,
-                              cfg=AugmentConfig(), training=True)
+                              cfg=AugmentParams(), training=True)
             model.fit(ds.take(2), epochs=1, verbose=0)
             t = time.perf_counter()
             model.fit(ds, epochs=a.epochs, verbose=0)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from fer_xai.training.augment import AugmentConfig, make_dataset
+from fer_xai.config import AugmentParams
+from fer_xai.training.augment import make_dataset
 from fer_xai.training.memory import estimate_training_bytes, fit_batch_size
 
 
@@ -21,9 +22,9 @@ def _images(n=16, size=48):
 def test_seeded_pipeline_is_deterministic_and_seed_matters():
     imgs, labels = _images()
     boxes = np.tile(np.array([[0.3, 0.3, 0.7, 0.7]], np.float32), (len(imgs), 1))
-    a = _batch(make_dataset(imgs, labels, boxes, batch_size=5, seed=3, cfg=AugmentConfig(), training=True))
-    b = _batch(make_dataset(imgs, labels, boxes, batch_size=5, seed=3, cfg=AugmentConfig(), training=True))
-    c = _batch(make_dataset(imgs, labels, boxes, batch_size=5, seed=4, cfg=AugmentConfig(), training=True))
+    a = _batch(make_dataset(imgs, labels, boxes, batch_size=5, seed=3, cfg=AugmentParams(), training=True))
+    b = _batch(make_dataset(imgs, labels, boxes, batch_size=5, seed=3, cfg=AugmentParams(), training=True))
+    c = _batch(make_dataset(imgs, labels, boxes, batch_size=5, seed=4, cfg=AugmentParams(), training=True))
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
@@ -37,7 +38,7 @@ def test_crop_keeps_the_core_region():
     imgs = np.zeros((n, size, size), np.uint8)
     imgs[:, 20:44, 22:42] = 255
     box = np.array([20 / 63, 22 / 63, 43 / 63, 41 / 63], np.float32)
-    cfg = AugmentConfig(gamma=(1.0, 1.0), translate=0.1, crop_min_scale=0.6, mirror=False)
+    cfg = AugmentParams(gamma=(1.0, 1.0), translate=0.1, crop_min_scale=0.6, mirror=False)
     out, _ = _batch(make_dataset(imgs, np.zeros(n, int), np.tile(box, (n, 1)), batch_size=8, seed=1, cfg=cfg,
                                  training=True))
     area_in = (imgs[0] > 127).sum()
@@ -60,7 +61,7 @@ def test_no_augmentation_at_test_time():
 def test_gamma_changes_lighting_within_range():
     imgs = np.full((8, 32, 32), 128, np.uint8)
     box = np.tile(np.array([[0.2, 0.2, 0.8, 0.8]], np.float32), (8, 1))
-    cfg = AugmentConfig(gamma=(0.5, 2.0), translate=0.0, crop_min_scale=1.0, mirror=False)
+    cfg = AugmentParams(gamma=(0.5, 2.0), translate=0.0, crop_min_scale=1.0, mirror=False)
     out, _ = _batch(make_dataset(imgs, np.zeros(8, int), box, batch_size=8, seed=2, cfg=cfg, training=True))
     vals = out[:, 16, 16, 0]
     lo, hi = 255 * (128 / 255) ** 2.0, 255 * (128 / 255) ** 0.5

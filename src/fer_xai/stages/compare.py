@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ..compare.metrics import AVG, METRICS, aggregate, fold_metrics
-from ..config import CompareParams
 from ..compare.published import CompareInputError, load_published
 from ..compare.similarity import expression_similarity
 from ..compare.tables import best_worst, best_worst_markdown, frame_markdown, paper_table
 from ..compare.threshold_free import fold_bootstrap, threshold_free_metrics
+from ..config import CompareParams
 
 log = logging.getLogger(__name__)
 

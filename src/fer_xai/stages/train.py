@@ -22,7 +22,7 @@ from ..config import NetworkTrainParams, Params
 from ..paths import resolve, staged_dir
 from ..provenance import data_version
 from ..training import evaluation
-from ..training.augment import AugmentConfig, make_dataset
+from ..training.augment import make_dataset
 from ..training.data import load_split
 from ..training.memory import fit_batch_size
 
@@ -122,8 +122,7 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     model.compile(optimizer=_optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     aug = tp.augment
     ds_train = make_dataset(train.images, train.labels, train.core_boxes(), batch_size=batch, seed=tp.seed,
-                            cfg=AugmentConfig(tuple(aug.gamma), aug.translate, aug.crop_min_scale, aug.mirror,
-                                              aug.enabled), training=True)
+                            cfg=aug, training=True)
 
     out = fold_dir(params, model_id, fold)
     run_params = {

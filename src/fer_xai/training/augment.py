@@ -7,21 +7,12 @@ shuffle), so the same params give the same batches whatever the number of parall
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    gamma: tuple[float, float] = (0.7, 1.5)
-    translate: float = 0.06  # max shift as a fraction of the image side
-    crop_min_scale: float = 0.85  # smallest crop side as a fraction of the image side
-    mirror: bool = True
-    enabled: bool = True
+from ..config import AugmentParams
 
 
-def _augment_one(image, box, seed, cfg: AugmentConfig, size: int):
+def _augment_one(image, box, seed, cfg: AugmentParams, size: int):
     """image: (S, S, 1) float32 in [0, 255]; box: [y0, x0, y1, x1] core region (normalized)."""
     import tensorflow as tf
 
@@ -54,7 +45,7 @@ def _augment_one(image, box, seed, cfg: AugmentConfig, size: int):
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, boxes: np.ndarray | None, *, batch_size: int,
-                 seed: int, cfg: AugmentConfig | None, training: bool, n_classes: int = 6):
+                 seed: int, cfg: AugmentParams | None, training: bool, n_classes: int = 6):
     """A ``tf.data`` pipeline: in-memory cache, seeded shuffle, parallel augmentation, prefetch."""
     import tensorflow as tf
 
