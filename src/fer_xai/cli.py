@@ -25,7 +25,12 @@ STAGES: dict[str, tuple[str, str]] = {
     "models": ("fer_xai.stages.models", "List the networks of the zoo with input sizes and parameter counts."),
     "train": ("fer_xai.stages.train", "Train one network on all folds but one; test, track and register it."),
     "evaluate": ("fer_xai.stages.evaluate", "Cross-validation accuracy per network (paper Figure 5)."),
+    "explain": ("fer_xai.stages.explain", "LIME explanations of a registered fold model (or of new images)."),
+    "masks": ("fer_xai.stages.masks", "Build the Ekman masks and per-AU region masks in canonical face space."),
+    "heatmaps": ("fer_xai.stages.heatmaps", "Warp explanations into canonical space and average them into heatmaps."),
     "compare": ("fer_xai.stages.compare", "Compare heatmaps with Ekman masks and with each other."),
+    "report": ("fer_xai.stages.report", "Write the self-contained HTML report of the study."),
+    "tune": ("fer_xai.stages.tune", "Optuna search over a network's epochs and learning rate."),
 }
 
 

@@ -180,6 +180,52 @@ class EvaluateParams(_Strict):
     out_dir: str = "reports/cv"
 
 
+class SlicParams(_Strict):
+    """SLIC superpixels of the explained image (scikit-image ``slic``; paper: about 30 regions)."""
+
+    n_segments: int = Field(30, ge=2)
+    compactness: float = Field(10.0, gt=0)
+    sigma: float = Field(1.0, ge=0)
+    max_num_iter: int = Field(10, ge=1)
+    enforce_connectivity: bool = True
+
+
+class ExplainParams(_Strict):
+    """LIME explanations of the registered fold models (``fer-xai explain``, paper 4.1)."""
+
+    seed: int = 11
+    positives_per_class: int = Field(100, ge=1)  # predicted positives explained per class and fold
+    num_samples: int = Field(1000, ge=10)  # LIME perturbations per image
+    hide_color: float = 0.0  # black occlusion
+    kernel_width: float = Field(0.25, gt=0)  # LIME's exponential kernel on cosine distance
+    ridge_alpha: float = Field(1.0, gt=0)  # LIME's surrogate: Ridge(alpha=1)
+    batch_size: int = Field(128, ge=1)  # perturbed images per forward pass
+    slic: SlicParams = SlicParams()
+    out_dir: str = "explanations"
+    sheet_faces: int = Field(24, ge=0)
+    log_to_mlflow: bool = True
+
+
+class CanonicalParams(_Strict):
+    """The canonical face space every explanation is warped into (paper 4.2)."""
+
+
+class HeatmapsParams(_Strict):
+    """Mean standardized explanations per network/fold/expression (``fer-xai heatmaps``, paper 4.3)."""
+
+
+class MasksParams(_Strict):
+    """Ekman masks built from the AU-region spec (``fer-xai masks``, paper 4.4)."""
+
+
+class ReportParams(_Strict):
+    """The HTML study report (``fer-xai report``)."""
+
+
+class TuneParams(_Strict):
+    """Optuna tuning of epochs and learning rate (``fer-xai tune``, paper 3.4)."""
+
+
 class TrackingParams(_Strict):
     experiment: str = "fer-xai"
 
@@ -191,7 +237,13 @@ class Params(_Strict):
     split: SplitParams = SplitParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    explain: ExplainParams = ExplainParams()
+    canonical: CanonicalParams = CanonicalParams()
+    heatmaps: HeatmapsParams = HeatmapsParams()
+    masks: MasksParams = MasksParams()
     compare: CompareParams = CompareParams()
+    report: ReportParams = ReportParams()
+    tune: TuneParams = TuneParams()
     tracking: TrackingParams = TrackingParams()
 
     @model_validator(mode="after")

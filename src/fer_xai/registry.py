@@ -58,3 +58,8 @@ def load_model_uri(uri: str):
     from .models import preprocess  # noqa: F401  (registers the zoo's custom layers for loading)
 
     return mlflow.tensorflow.load_model(uri)
+
+
+def fold_run_id(model_id: str, fold: int) -> str:
+    """The training run that produced the model registered as ``fer-<model>@fold<k>``."""
+    return fold_model_version(model_id, fold).run_id
