@@ -8,8 +8,9 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 PYTEST_ARGS ?=
+UI_PORT ?= 5000
 
-.PHONY: run test install install-test ui lint clean-venv
+.PHONY: run test install install-test ui browser lint clean-venv
 
 $(VENV)/.stamp-run: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,14 +31,28 @@ install-test: $(VENV)/.stamp-test
 run: install
 	$(BIN)/dvc repro
 
-## test: the test suite (slow tests included)
-test: install-test
+## test: the test suite (slow tests included; installs Debian's chromium for the UI screenshot test)
+test: install-test browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## ui: the MLflow UI on 127.0.0.1 over the project's store
+## ui: the MLflow UI on http://127.0.0.1:$(UI_PORT) over the project's store (make ui UI_PORT=5001)
 ui: install
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT) (store: $(CURDIR)/mlflow.db; Ctrl-C stops it)"
+	$(BIN)/mlflow ui --host 127.0.0.1 --port $(UI_PORT) --workers 1 \
 	  --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --default-artifact-root "$(CURDIR)/mlartifacts"
+
+## browser: Debian's chromium (headless screenshot of the UI in the tests), installed when missing
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the UI screenshot test"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	    || echo "note: could not install chromium; the UI screenshot test will be skipped"; \
+	else \
+	  echo "note: chromium not found and not installable here (needs root and apt-get);" \
+	    "the UI screenshot test will be skipped (install Debian's chromium to run it)"; \
+	fi
 
 lint: install-test
 	$(BIN)/hadolint Dockerfile

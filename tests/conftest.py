@@ -85,22 +85,27 @@ TINY_STUDY = {
 @pytest.fixture(scope="session")
 def tiny_study_template(tmp_path_factory):
     """Prepared faces and folds of a 6-subject synthetic set (session-wide, read-only)."""
+    return build_study(tmp_path_factory.mktemp("tiny_study"), TINY_STUDY, split_folds=True)
+
+
+def build_study(root: Path, params: dict, split_folds: bool = True) -> Path:
+    """Run synth -> prepare (-> split) with ``params`` in the project root ``root``."""
     from fer_xai import paths
     from fer_xai.config import load_params
     from fer_xai.stages import prepare, split
     from fer_xai.stages import synth as synth_stage
 
-    root = tmp_path_factory.mktemp("tiny_study")
     (root / "dvc.yaml").write_text("stages: {}\n")
-    params_file = write_params(root, TINY_STUDY)
+    params_file = write_params(root, params)
     old = os.environ.get("FER_XAI_ROOT")
     os.environ["FER_XAI_ROOT"] = str(root)
     paths.repo_root.cache_clear()
     try:
-        params = load_params(params_file)
-        synth_stage.run(params.synth, progress=False)
-        prepare.run(params)
-        split.run(params)
+        loaded = load_params(params_file)
+        synth_stage.run(loaded.synth, progress=False)
+        prepare.run(loaded)
+        if split_folds:
+            split.run(loaded)
     finally:
         if old is None:
             os.environ.pop("FER_XAI_ROOT", None)
@@ -122,3 +127,21 @@ def tiny_study(tiny_study_template, project):
         elif src.exists():
             shutil.copy2(src, project / name)
     return project
+
+
+def mlflow_run_env(experiment: str = "fer-xai") -> dict:
+    """Environment for an ``mlflow run`` subprocess against the test's store.
+
+    The project's experiment is created first (by fer_xai.tracking, with its artifact location
+    under the project): ``mlflow run --experiment-name`` would otherwise create it with artifacts
+    in ``./mlruns`` of the repository it runs.
+    """
+    import sys
+
+    from fer_xai.tracking import configure
+
+    configure(experiment)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")}
+    env["PATH"] = f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"
+    return env

@@ -344,9 +344,13 @@ def test_cli_end_to_end(tmp_path, monkeypatch):
 _OBJ = SimpleNamespace(params=Params())
 
 
-def test_cli_without_dirs_points_to_pipeline_mode():
-    res = CliRunner().invoke(cli, [], obj=_OBJ)
-    assert res.exit_code != 0 and "pipeline mode needs the heatmaps stage" in res.output
+def test_cli_without_dirs_is_pipeline_mode_and_names_missing_inputs(project):
+    res = CliRunner().invoke(cli, ["--no-mlflow"], obj=_OBJ)
+    assert res.exit_code != 0
+    assert str(project / "heatmaps") in res.output and "fer-xai heatmaps" in res.output
+    (project / "heatmaps" / "by_cv").mkdir(parents=True)
+    res = CliRunner().invoke(cli, ["--no-mlflow"], obj=_OBJ)
+    assert res.exit_code != 0 and str(project / "masks") in res.output and "fer-xai masks" in res.output
     res = CliRunner().invoke(cli, ["--heatmaps-dir", "x"], obj=_OBJ)
     assert res.exit_code != 0 and "--masks-dir" in res.output
 

@@ -134,16 +134,13 @@ def test_bad_fold_and_model_are_clear_errors(tiny_study):
 @pytest.mark.slow
 def test_mlflow_run_train_entry_point_overrides_for_that_run_only(tiny_study):
     """`mlflow run . -e train -P model=... -P fold=... -P epochs=...` with the local env manager."""
-    import os
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from conftest import REPO, mlflow_run_env
 
     before = (tiny_study / "params.yaml").read_text()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")}
-    env["PATH"] = f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"
+    env = mlflow_run_env()
     out = subprocess.run(
         [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "train", "--env-manager", "local",
          "-P", "model=songnet", "-P", "fold=2", "-P", "epochs=1",

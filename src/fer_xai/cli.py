@@ -31,6 +31,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "compare": ("fer_xai.stages.compare", "Compare heatmaps with Ekman masks and with each other."),
     "report": ("fer_xai.stages.report", "Write the self-contained HTML report of the study."),
     "tune": ("fer_xai.stages.tune", "Optuna search over a network's epochs and learning rate."),
+    "profile": ("fer_xai.stages.profile", "Switch params.yaml to a profile, e.g. the paper's full study."),
 }
 
 

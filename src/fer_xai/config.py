@@ -108,6 +108,12 @@ class CompareParams(_Strict):
     ci_level: float = Field(0.95, gt=0.5, lt=1.0)
     # Table 5: how many best / worst networks per expression.
     top_k: int = Field(3, ge=1)
+    # Pipeline mode (`fer-xai compare` without --heatmaps-dir): inputs and output folder.
+    # heatmaps_dir holds by_cv/, by_net/ (published layout) and standardized/<model>/fold<k>.npz
+    # (per-image maps: IoU/F1 CIs then resample the explained images instead of the folds).
+    heatmaps_dir: str | None = None  # None: heatmaps.out_dir
+    masks_dir: str | None = None  # None: masks.out_dir
+    out_dir: str = "reports/compare"
 
 
 class NetworkTrainParams(_Strict):
@@ -162,6 +168,9 @@ class TrainParams(_Strict):
     # null keeps the architecture's value; never applied to pretrained backbones.
     random_init_bn_momentum: float | None = Field(None, gt=0.0, lt=1.0)
     register_models: bool = True  # register each fold model in the MLflow registry
+    # Use the epochs and learning rate `fer-xai tune` wrote to <tune.out_dir>/best/<model>.yaml
+    # instead of train.networks' values (recorded as tuned_params_source in each training run).
+    use_tuned: bool = False
     out_dir: str = "models"
     augment: AugmentParams = AugmentParams()
     networks: dict[str, NetworkTrainParams] = Field(default_factory=_paper_networks)
@@ -209,21 +218,138 @@ class ExplainParams(_Strict):
 class CanonicalParams(_Strict):
     """The canonical face space every explanation is warped into (paper 4.2)."""
 
+    width: int = Field(224, ge=32)
+    height: int = Field(275, ge=32)
+    face_box_height: int = Field(250, ge=16)  # the 68 template landmarks lie in (0,0)-(width, face_box_height)
+    # "dlib_mean": the packaged dlib mean face (the published template); "procrustes": the
+    # generalized-Procrustes mean of the prepared faces' landmarks, placed on the dlib template.
+    template: Literal["dlib_mean", "procrustes"] = "dlib_mean"
+    # Sampling of explanation maps; label maps (segments, AU masks) are always sampled nearest.
+    interpolation: Literal["linear", "nearest"] = "linear"
+    # Top-edge points 69-85: the jaw x values "sorted" into the template's left-to-right order,
+    # or "copy"-ed point by point (the paper's literal rule; folds thin top-edge triangles).
+    top_points: Literal["sorted", "copy"] = "sorted"
+    # Faces whose warp folds by more than this many canonical pixels are rejected per image;
+    # 0 rejects any flipped or collapsed triangle.
+    max_fold_px: float = Field(3.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _box_fits(self) -> "CanonicalParams":
+        if self.face_box_height > self.height:
+            raise ValueError(f"face_box_height {self.face_box_height} exceeds height {self.height}")
+        return self
+
 
 class HeatmapsParams(_Strict):
     """Mean standardized explanations per network/fold/expression (``fer-xai heatmaps``, paper 4.3)."""
+
+    out_dir: str = "heatmaps"
+    # Planted truth (synthetic set): the mean warped AU-region mask of an expression is
+    # binarized at this fraction of its images.
+    planted_threshold: float = Field(0.5, gt=0.0, le=1.0)
+    colormap: str = "jet"  # matplotlib colormap of the colour PNGs and figure grids
+    mean_face: bool = True  # also warp the explained faces and save their mean (figure background)
+    log_to_mlflow: bool = True  # heatmaps into each fold's training run + a `heatmaps` stage run
 
 
 class MasksParams(_Strict):
     """Ekman masks built from the AU-region spec (``fer-xai masks``, paper 4.4)."""
 
+    out_dir: str = "masks"
+    spec: str | None = None  # AU-region spec (YAML); null: the packaged fer_xai/data/ekman_masks.yaml
+    overview: bool = True  # also draw the masks over the template with the point numbers
+
 
 class ReportParams(_Strict):
-    """The HTML study report (``fer-xai report``)."""
+    """The HTML study report (``fer-xai report``).
+
+    Inputs are the other stages' outputs (``evaluate.out_dir``, ``compare.heatmaps_dir``,
+    ``compare.masks_dir``, ``compare.out_dir``, ``train.out_dir``); missing ones become a
+    "missing: run ..." note in their section.
+    """
+
+    out_dir: str = "reports"
+    html_name: str = "report.html"  # self-contained: every figure embedded as a data URI
+    figures_dir: str = "report_figures"  # under out_dir: the same figures as PNG files
+    title: str = "Do facial-expression networks look where humans look?"
+    heatmap_colormap: str = "jet"  # matplotlib colormap of the heatmap grids
+    include_params: bool = True  # the full params.yaml in the provenance block
+
+
+class IntRange(_Strict):
+    """An integer search range, both ends included."""
+
+    low: int = Field(ge=1)
+    high: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "IntRange":
+        if self.low > self.high:
+            raise ValueError(f"empty search range: low={self.low} > high={self.high}")
+        return self
+
+
+class FloatRange(_Strict):
+    """A float search range, both ends included; ``log``: sample on a log scale."""
+
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+    log: bool = True
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "FloatRange":
+        if self.low > self.high:
+            raise ValueError(f"empty search range: low={self.low} > high={self.high}")
+        return self
+
+
+class SearchSpace(_Strict):
+    epochs: IntRange = IntRange(low=2, high=20)
+    learning_rate: FloatRange = FloatRange(low=1e-5, high=1e-2)
+
+
+class NetworkSearchSpace(_Strict):
+    """Per-network replacement of ``tune.space`` entries (unset: ``tune.space``'s)."""
+
+    epochs: IntRange | None = None
+    learning_rate: FloatRange | None = None
+
+
+class PrunerParams(_Strict):
+    """``median``: stop a trial whose validation accuracy is below the median of earlier trials at
+    the same epoch; ``threshold``: below ``threshold``; ``none``: never. Both never stop a trial
+    in its first ``warmup_epochs`` epochs; ``median`` waits for ``n_startup_trials`` finished trials."""
+
+    kind: Literal["median", "threshold", "none"] = "median"
+    n_startup_trials: int = Field(3, ge=0)
+    warmup_epochs: int = Field(2, ge=0)
+    threshold: float = 0.0
 
 
 class TuneParams(_Strict):
     """Optuna tuning of epochs and learning rate (``fer-xai tune``, paper 3.4)."""
+
+    seed: int = 13  # TPE sampler and validation split
+    trials: int = Field(20, ge=1)  # default of --trials (trials run by one `fer-xai tune` call)
+    startup_trials: int = Field(5, ge=1)  # random trials before TPE models the space
+    # The outer test fold: never trained on nor scored. Validation: val_fraction of the other
+    # folds' subjects.
+    test_fold: int = Field(1, ge=1)
+    val_fraction: float = Field(0.25, gt=0.0, lt=1.0)
+    space: SearchSpace = SearchSpace()
+    networks: dict[str, NetworkSearchSpace] = Field(default_factory=dict)
+    pruner: PrunerParams = PrunerParams()
+    # Optuna storage: any database URL (several machines share one study); null: <out_dir>/optuna.db.
+    storage: str | None = None
+    study_prefix: str = "fer-xai"  # study name: <study_prefix>-<model>
+    out_dir: str = "tuning"  # best/<model>.yaml (what train.use_tuned reads), studies/<model>/ plots
+
+    def space_for(self, model_id: str) -> SearchSpace:
+        over = self.networks.get(model_id)
+        if over is None:
+            return self.space
+        return SearchSpace(epochs=over.epochs or self.space.epochs,
+                           learning_rate=over.learning_rate or self.space.learning_rate)
 
 
 class TrackingParams(_Strict):

@@ -6,8 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
+
+from .images import read_gray
 
 MANIFEST = "manifest.parquet"
 REJECTED = "rejected.csv"
@@ -36,6 +39,26 @@ class PreparedSet:
     def mask_path(self, row: pd.Series) -> Path | None:
         return self.root / row["mask"] if isinstance(row["mask"], str) and row["mask"] else None
 
+    def faces(self, ids, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Crops of ``ids`` at ``size`` px ((N, size, size) uint8) and their (N, 68, 2) landmarks."""
+        rows = self.rows(ids)
+        if not len(rows):
+            return np.zeros((0, size, size), np.uint8), np.zeros((0, 68, 2), np.float32)
+        imgs = np.stack([resize_face(read_gray(self.root / p), size) for p in rows["image"]])
+        lms = np.stack([scale_landmarks(np.asarray(v, np.float32).reshape(68, 2), int(s), size)
+                        for v, s in zip(rows["landmarks"], rows["size"])])
+        return imgs, lms
+
+    def rows(self, ids) -> pd.DataFrame:
+        """Manifest rows of ``ids`` in that order; unknown ids are an error naming them."""
+        ids = [str(i) for i in ids]
+        by_id = self.manifest.set_index("id", drop=False)
+        missing = [i for i in ids if i not in by_id.index]
+        if missing:
+            raise KeyError(f"{self.root / MANIFEST}: no prepared face with id(s) {missing[:5]}"
+                           f"{' ...' if len(missing) > 5 else ''}: rerun `fer-xai prepare`/`train`?")
+        return by_id.loc[ids].reset_index(drop=True)
+
 
 def load_prepared(root: str | os.PathLike) -> PreparedSet:
     root = Path(root)
@@ -53,3 +76,11 @@ def scale_landmarks(landmarks: np.ndarray, from_size: int, to_size: int) -> np.n
     """Landmarks after resizing a square crop with cv2.resize (pixel-centre convention)."""
     s = to_size / from_size
     return ((landmarks + 0.5) * s - 0.5).astype(np.float32)
+
+
+def resize_face(gray: np.ndarray, size: int) -> np.ndarray:
+    """A square crop resized to ``size`` (area filter when shrinking)."""
+    if gray.shape == (size, size):
+        return gray
+    interp = cv2.INTER_AREA if size < gray.shape[0] else cv2.INTER_LINEAR
+    return cv2.resize(gray, (size, size), interpolation=interp)

@@ -106,6 +106,30 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def launcher_tags(exp_id: str) -> dict[str, str]:
+    """Tags linking a stage run to the ``mlflow run`` entry-point run that launched it.
+
+    Removes ``MLFLOW_RUN_ID`` from this process's environment (``mlflow.start_run`` would resume
+    that run otherwise). Same experiment: ``mlflow.parentRunId`` (nested in the UI); another
+    experiment: ``fer_xai.launcher_run_id``."""
+    launcher = os.environ.pop("MLFLOW_RUN_ID", None)
+    if not launcher:
+        return {}
+    from mlflow.tracking import MlflowClient
+
+    try:
+        launcher_exp = MlflowClient().get_run(launcher).info.experiment_id
+    except Exception as exc:  # noqa: BLE001 - a missing/foreign run must not stop the stage
+        log.warning("MLFLOW_RUN_ID=%s: not found in %s (%s); not linked", launcher, tracking_uri(), exc)
+        return {}
+    if launcher_exp == exp_id:
+        log.info("stage run nested under the mlflow run entry point's run %s", launcher)
+        return {"mlflow.parentRunId": launcher}
+    log.info("mlflow run entry point's run %s is in experiment %s, the stage's in %s: linked by tag "
+             "fer_xai.launcher_run_id (pass --experiment-name to nest it)", launcher, launcher_exp, exp_id)
+    return {"fer_xai.launcher_run_id": launcher}
+
+
 @contextlib.contextmanager
 def stage_run(
     stage: str,
@@ -114,7 +138,13 @@ def stage_run(
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
-    """Start an MLflow run for one stage; an exception ends it FAILED, never RUNNING."""
+    """Start an MLflow run for one stage; an exception ends it FAILED, never RUNNING.
+
+    Under ``mlflow run`` (``MLFLOW_RUN_ID`` set for the entry point's command) the stage run is a
+    child of the entry point's run instead of resuming it: the ``main`` entry point runs many
+    stages (``dvc repro``), each with its own params, and the entry point's run may live in
+    another experiment (``mlflow run`` without ``--experiment-name`` uses the default one).
+    """
     import mlflow
 
     exp_id = configure(experiment)
@@ -124,6 +154,7 @@ def stage_run(
         "mlflow.source.git.commit": git_commit(),
         _PID_TAG: str(os.getpid()),
         _HOST_TAG: socket.gethostname(),
+        **launcher_tags(exp_id),
         **(tags or {}),
     }
     with mlflow.start_run(run_name=run_name or stage, tags=all_tags) as run:

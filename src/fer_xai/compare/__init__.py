@@ -2,8 +2,9 @@
 
 Modules: :mod:`.published` (find/read published-layout files), :mod:`.metrics` (Otsu, IoU/F1/
 precision/recall, aggregation), :mod:`.similarity` (1 - NCC distances, UPGMA, cophenetic r),
-:mod:`.threshold_free` (ROC AUC, relevance mass, bootstrap CIs), :mod:`.tables` (paper layouts),
-:mod:`.plots` (bar charts, dendrograms). The stage itself is :mod:`fer_xai.stages.compare`.
+:mod:`.threshold_free` (ROC AUC, relevance mass, bootstrap CIs), :mod:`.pipeline` (the pipeline's
+per-image maps, bootstrap over explained images), :mod:`.tables` (paper layouts), :mod:`.plots` (bar
+charts, dendrograms). The stage itself is :mod:`fer_xai.stages.compare`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .metrics import (
     scores_from_counts,
 )
 from ..config import CompareParams
+from .pipeline import fold_heatmap, image_bootstrap, load_standardized, otsu_thresholds, resampled_counts
 from .published import CompareInputError, find_heatmaps, find_masks, load_published, read_map
 from .similarity import (
     average_linkage,
@@ -34,7 +36,8 @@ __all__ = [
     "METRICS", "CompareInputError", "CompareParams", "aggregate", "average_linkage",
     "binarize_heatmap", "binarize_mask", "bootstrap_ci", "confusion_counts",
     "cophenetic_correlation", "correlation_distances", "correlation_matrix",
-    "expression_similarity", "find_heatmaps", "find_masks", "fold_bootstrap", "fold_metrics",
-    "load_published", "otsu_threshold", "read_map", "relevance_mass", "roc_auc",
+    "expression_similarity", "find_heatmaps", "find_masks", "fold_bootstrap", "fold_heatmap",
+    "fold_metrics", "image_bootstrap", "load_published", "load_standardized", "otsu_threshold",
+    "otsu_thresholds", "read_map", "relevance_mass", "resampled_counts", "roc_auc",
     "score_heatmap", "scores_from_counts", "threshold_free_metrics",
 ]

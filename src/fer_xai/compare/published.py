@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,14 +90,19 @@ def _register(table: dict, key, path: Path) -> None:
     table[key] = path
 
 
-def find_heatmaps(heatmaps_dir: str | os.PathLike) -> HeatmapIndex:
-    """Index ``<Net>_CV<k>_<Expr>_heatmap.png`` and ``<Net>_<Expr>_heatmap.png`` files (recursively)."""
+def find_heatmaps(heatmaps_dir: str | os.PathLike, subdirs: Sequence[str] | None = None) -> HeatmapIndex:
+    """Index ``<Net>_CV<k>_<Expr>_heatmap.png`` and ``<Net>_<Expr>_heatmap.png`` files (recursively).
+
+    ``subdirs``: search only these folders under ``heatmaps_dir`` (the pipeline's ``by_cv`` and
+    ``by_net``, leaving out colour renderings and figures); default: the whole tree.
+    """
     root = Path(heatmaps_dir)
     if not root.is_dir():
         raise CompareInputError(f"{root}: heatmaps folder not found")
     index = HeatmapIndex(root=root)
     skipped: list[str] = []
-    for path in sorted(root.rglob("*")):
+    tops = [root] if subdirs is None else [root / d for d in subdirs if (root / d).is_dir()]
+    for path in sorted(p for top in tops for p in top.rglob("*")):
         if not path.is_file() or not path.name.lower().endswith("_heatmap.png"):
             continue
         m = _BY_CV_RE.match(path.name)
@@ -117,9 +123,10 @@ def find_heatmaps(heatmaps_dir: str | os.PathLike) -> HeatmapIndex:
     if skipped:
         log.warning("ignored %d heatmap(s) of other classes, e.g. %s", len(skipped), skipped[0])
     if not index.by_cv:
+        where = "recursively" if subdirs is None else "in " + ", ".join(f"{d}/" for d in subdirs)
         raise CompareInputError(
             f"{root}: no per-fold heatmaps named <Net>_CV<k>_<Expression>_heatmap.png found "
-            "(searched recursively)"
+            f"(searched {where})"
         )
     _check_grid(index)
     return index
@@ -220,9 +227,12 @@ class PublishedData:
     paths: dict[str, str] = field(default_factory=dict)  # key -> file, for messages/provenance
 
 
-def load_published(heatmaps_dir, masks_dir) -> PublishedData:
-    """Index, read and validate (shapes, masks present) the published-layout inputs."""
-    index = find_heatmaps(heatmaps_dir)
+def load_published(heatmaps_dir, masks_dir, subdirs: Sequence[str] | None = None) -> PublishedData:
+    """Index, read and validate (shapes, masks present) the published-layout inputs.
+
+    ``subdirs``: as in :func:`find_heatmaps`.
+    """
+    index = find_heatmaps(heatmaps_dir, subdirs)
     exprs = index.expressions
     mask_paths = find_masks(masks_dir, exprs)
     masks = {e: read_map(p, "mask") for e, p in mask_paths.items()}

@@ -53,8 +53,9 @@ def best_worst(table: pd.DataFrame, metric: str, k: int = 3) -> pd.DataFrame:
                                        "worst_model", "worst_value"])
 
 
-def best_worst_markdown(bw: pd.DataFrame) -> str:
-    """Paper Table 5 style: one row per expression, ``1.Net (0.1234) 2.Net ...`` per metric."""
+def best_worst_layout(bw: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Paper Table 5 layout (header, rows): one row per expression, ``1.Net (0.1234) 2.Net ...``
+    in a best and a worst column per metric."""
     metrics = list(dict.fromkeys(bw["metric"]))
     header = ["Expression"]
     for m in metrics:
@@ -67,7 +68,12 @@ def best_worst_markdown(bw: pd.DataFrame) -> str:
             row.append(" ".join(f"{r.rank}.{r.best_model} ({r.best_value:.4f})" for r in sub.itertuples()))
             row.append(" ".join(f"{r.rank}.{r.worst_model} ({r.worst_value:.4f})" for r in sub.itertuples()))
         lines.append(row)
-    return markdown_table(header, lines)
+    return header, lines
+
+
+def best_worst_markdown(bw: pd.DataFrame) -> str:
+    """Paper Table 5 style: one row per expression, ``1.Net (0.1234) 2.Net ...`` per metric."""
+    return markdown_table(*best_worst_layout(bw))
 
 
 def _fmt(v, digits: int) -> str:

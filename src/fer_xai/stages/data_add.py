@@ -280,6 +280,9 @@ def register_dataset(params_file: Path, name: str, adapter: str, options: dict[s
     ry.preserve_quotes = True
     ry.indent(mapping=2, sequence=4, offset=2)
     ry.width = 4096
+    # ruamel's round-trip dumper writes None as an empty value; keep params.yaml's `null`.
+    ry.representer.add_representer(
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
     original = params_file.read_text()
     doc = ry.load(original)
     if doc is None:

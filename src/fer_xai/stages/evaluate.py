@@ -24,6 +24,8 @@ _FOLD_METRICS = ["test_accuracy", "test_macro_precision", "test_macro_recall", "
 
 
 def collect(params: Params) -> pd.DataFrame:
+    log.info("reading <model>/fold<k>/metrics.json under %s for %d network(s) x %d fold(s)",
+             resolve(params.train.out_dir), len(params.train.models), len(params.train.folds))
     rows, missing = [], []
     for m in params.train.models:
         for k in params.train.folds:
@@ -90,6 +92,7 @@ def run(params: Params) -> pd.DataFrame:
     })
     for r in summary.itertuples():
         log.info("%s: accuracy %.4f ± %.4f over %d folds", r.model, r.accuracy_mean, r.accuracy_std, r.n_folds)
+    log.info("wrote %s (cv_folds.csv, cv_summary.csv, cv_accuracy.png) and %s", out, metrics_path("cv"))
     return summary
 
 

@@ -97,8 +97,8 @@ def _scan_all(params: Params) -> tuple[list[RawRecord], list[dict]]:
             scan = scan_dataset(root, entry.name, adapter=entry.adapter, options=options)
         except LayoutError as exc:
             raise PrepareError(str(exc)) from exc
-        log.info("%s: %d images listed, %d rejected while scanning (adapter %s)",
-                 entry.name, len(scan.records), len(scan.rejections), entry.adapter)
+        log.info("%s: %d images listed, %d rejected while scanning (adapter %s, reading %s)",
+                 entry.name, len(scan.records), len(scan.rejections), entry.adapter, root)
         records.extend(scan.records)
         rejected.extend(
             {"dataset": entry.name, "path": r.path, "stage": "scan", "reason": r.reason, "detail": r.detail}
@@ -159,8 +159,9 @@ def run(params: Params) -> dict:
             n=p.contact_sheet_faces,
         ))
     write_json_atomic(metrics_path("prepare"), summary)
-    log.info("prepared %d faces, rejected %d (%s) in %.1f s -> %s", summary["n_prepared"],
-             summary["n_rejected"], summary["rejected_by_reason"], summary["seconds"], out_dir)
+    log.info("prepared %d faces, rejected %d (%s) in %.1f s -> %s, %s", summary["n_prepared"],
+             summary["n_rejected"], summary["rejected_by_reason"], summary["seconds"], out_dir,
+             metrics_path("prepare"))
     return summary
 
 

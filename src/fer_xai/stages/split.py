@@ -65,6 +65,7 @@ def fold_summary(folds: pd.DataFrame) -> dict:
 
 
 def run(params: Params) -> dict:
+    log.info("reading %s", resolve(params.prepare.out_dir) / "manifest.parquet")
     prepared = load_prepared(resolve(params.prepare.out_dir))
     folds = assign_folds(prepared.manifest, params.split.n_folds, params.split.seed)
     out = resolve(params.split.out_file)
@@ -74,8 +75,8 @@ def run(params: Params) -> dict:
     os.replace(tmp, out)
     summary = fold_summary(folds)
     write_json_atomic(metrics_path("split"), summary)
-    log.info("wrote %s: %d images in %d folds (max label-share deviation %.3f)", out, len(folds),
-             params.split.n_folds, summary["max_label_share_deviation"])
+    log.info("wrote %s and %s: %d images in %d folds (max label-share deviation %.3f)", out,
+             metrics_path("split"), len(folds), params.split.n_folds, summary["max_label_share_deviation"])
     return summary
 
 

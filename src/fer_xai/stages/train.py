@@ -18,13 +18,14 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..config import NetworkTrainParams, Params
+from ..config import Params
 from ..paths import resolve, staged_dir
 from ..provenance import data_version
 from ..training import evaluation
 from ..training.augment import make_dataset
 from ..training.data import load_split
-from ..training.memory import fit_batch_size
+from ..training.fit import compile_network, epoch_logger, predict
+from ..training.tuned import network_recipe
 
 log = logging.getLogger(__name__)
 
@@ -43,58 +44,15 @@ def fold_dir(params: Params, model_id: str, fold: int) -> Path:
     return resolve(params.train.out_dir) / model_id / f"fold{fold}"
 
 
-def _optimizer(cfg: NetworkTrainParams):
-    import keras
-
-    if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=cfg.learning_rate)
-    if cfg.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=cfg.learning_rate)
-    return keras.optimizers.SGD(learning_rate=cfg.learning_rate, momentum=0.9)
-
-
-def _set_bn_momentum(model, momentum: float) -> int:
-    import keras
-
-    layers = [lay for lay in model._flatten_layers() if isinstance(lay, keras.layers.BatchNormalization)]
-    for lay in layers:
-        lay.momentum = momentum
-    return len(layers)
-
-
-def _predict(model, images: np.ndarray, batch: int) -> np.ndarray:
-    # predict_on_batch: model.predict on arrays can stall ~9 s at teardown (see notes).
-    out = [np.asarray(model.predict_on_batch(images[i:i + batch, ..., None].astype(np.float32)))
-           for i in range(0, len(images), batch)]
-    return np.concatenate(out) if out else np.zeros((0, 6), np.float32)
-
-
-def _epoch_logger(use_mlflow: bool):
-    """A Keras callback that logs each epoch's metrics (and sends them to the active MLflow run)."""
-    import keras
-
-    class EpochLogger(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            if use_mlflow and logs:
-                import mlflow
-
-                mlflow.log_metrics(logs, step=epoch + 1)
-            log.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in logs.items()})
-
-    return EpochLogger()
-
-
 def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = None,
               use_mlflow: bool = True) -> TrainResult:
     import keras
 
-    from ..models.zoo import build_network
-
     tp = params.train
     if model_id not in tp.networks:
         raise click.ClickException(f"unknown model {model_id!r}; train.networks has {sorted(tp.networks)}")
-    cfg = tp.networks[model_id]
+    # params.yaml's recipe, or the tuned epochs/learning rate when train.use_tuned is true.
+    cfg, tuned_source = network_recipe(params, model_id)
     if epochs:
         cfg = cfg.model_copy(update={"epochs": epochs})
     keras.utils.set_random_seed(tp.seed)
@@ -104,22 +62,11 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     train, test = load_split(prepared, folds_csv, fold, cfg.input_size)
     if len(train) == 0 or len(test) == 0:
         raise click.ClickException(f"fold {fold}: {len(train)} training and {len(test)} test images")
-    log.info("%s fold %d: %d training, %d test images at %d px (loaded in %.1f s)",
-             model_id, fold, len(train), len(test), cfg.input_size, time.perf_counter() - t0)
+    log.info("%s fold %d: %d training, %d test images at %d px from %s and %s (loaded in %.1f s)",
+             model_id, fold, len(train), len(test), cfg.input_size, prepared, folds_csv, time.perf_counter() - t0)
 
-    built = build_network(
-        model_id, input_size=cfg.input_size, pretrained=cfg.pretrained,
-        weights_dir=resolve(tp.weights_dir) if tp.weights_dir else None,
-        allow_random_init=tp.allow_random_init, seed=tp.seed, input_norm=tp.input_norm,
-    )
-    model, pretrained = built.model, built.pretrained
-    if not pretrained and tp.random_init_bn_momentum is not None:
-        n_bn = _set_bn_momentum(model, tp.random_init_bn_momentum)
-        if n_bn:
-            log.info("%s: batch-norm momentum set to %s on %d layers (random init)", model_id,
-                     tp.random_init_bn_momentum, n_bn)
-    batch = fit_batch_size(model, cfg.batch_size or tp.batch_size, tp.max_memory_gib)
-    model.compile(optimizer=_optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    compiled = compile_network(params, model_id, cfg)
+    model, pretrained, batch = compiled.model, compiled.pretrained, compiled.batch_size
     aug = tp.augment
     ds_train = make_dataset(train.images, train.labels, train.core_boxes(), batch_size=batch, seed=tp.seed,
                             cfg=aug, training=True)
@@ -127,7 +74,8 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     out = fold_dir(params, model_id, fold)
     run_params = {
         "model": model_id, "fold": fold, **cfg.model_dump(), "batch_size_used": batch,
-        "pretrained": pretrained, "weights_path": built.weights_path or "",
+        "pretrained": pretrained, "weights_path": compiled.weights_path or "",
+        "tuned_params_source": tuned_source,
         "seed": tp.seed, "input_norm": tp.input_norm,
         "random_init_bn_momentum": tp.random_init_bn_momentum, "augment": aug.model_dump(), "n_train": len(train), "n_test": len(test),
         "params_count": model.count_params(),
@@ -149,9 +97,9 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
         with ctx as run:
             t1 = time.perf_counter()
             hist = model.fit(ds_train, epochs=cfg.epochs, verbose=0,
-                             callbacks=[_epoch_logger(use_mlflow)])
+                             callbacks=[epoch_logger(use_mlflow), _progress_bar(f"train {model_id} fold {fold}")])
             train_seconds = time.perf_counter() - t1
-            probs = _predict(model, test.images, batch)
+            probs = predict(model, test.images, batch)
             metrics = evaluation.test_metrics(test.labels, probs)
             metrics.update({"train_seconds": round(train_seconds, 2),
                             "train_images_per_second": round(len(train) * cfg.epochs / max(train_seconds, 1e-9), 1),
@@ -187,16 +135,55 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
                     )
                     mlflow.set_tag("registered_version", result.model_version)
     result.metrics = metrics
-    log.info("%s fold %d: test accuracy %.4f, macro F1 %.4f (%.1f s training)", model_id, fold,
-             metrics["test_accuracy"], metrics["test_macro_f1"], train_seconds)
+    log.info("%s fold %d: test accuracy %.4f, macro F1 %.4f (%.1f s training) -> %s", model_id, fold,
+             metrics["test_accuracy"], metrics["test_macro_f1"], train_seconds, out)
     keras.backend.clear_session()
     return result
+
+
+def _progress_bar(desc: str):
+    """A tqdm bar over all training batches (epochs x steps); TQDM_DISABLE=1 hides it."""
+    import keras
+    from tqdm.auto import tqdm
+
+    class Progress(keras.callbacks.Callback):
+        bar = None
+
+        def on_train_begin(self, logs=None):
+            epochs, steps = self.params.get("epochs") or 0, self.params.get("steps") or 0
+            self.bar = tqdm(total=epochs * steps or None, desc=desc, unit="batch", leave=False)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.set_postfix(epoch=epoch + 1, loss=f"{(logs or {}).get('loss', float('nan')):.3f}")
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return Progress()
 
 
 def _log_model(model, example: np.ndarray):
     import mlflow.tensorflow
 
-    return mlflow.tensorflow.log_model(model, name="model", input_example=example[..., None].astype(np.float32))
+    return mlflow.tensorflow.log_model(model, name="model", input_example=example[..., None].astype(np.float32),
+                                       pip_requirements=model_requirements())
+
+
+def model_requirements() -> list[str]:
+    """What a registered model needs to load: pinned here, because MLflow's inference re-imports
+    the model in a subprocess (10-20 s per training on 2 cores)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    reqs = []
+    for dist in ("tensorflow-cpu", "tensorflow", "keras", "mlflow", "numpy"):
+        try:
+            reqs.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return reqs
 
 
 @click.command("train")

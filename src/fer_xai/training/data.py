@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
-from ..images import read_gray
 from ..labels import EXPRESSIONS
-from ..prepared import load_prepared, scale_landmarks
+from ..prepared import load_prepared
 
 # Eyebrows, eyes, nose and mouth (0-based dlib indices 17-67): what every augmentation crop keeps.
 CORE_LANDMARKS = slice(17, 68)
@@ -37,13 +35,6 @@ class FoldData:
         return np.stack([lo[:, 1], lo[:, 0], hi[:, 1], hi[:, 0]], axis=1).astype(np.float32)
 
 
-def resize_face(gray: np.ndarray, size: int) -> np.ndarray:
-    if gray.shape == (size, size):
-        return gray
-    interp = cv2.INTER_AREA if size < gray.shape[0] else cv2.INTER_LINEAR
-    return cv2.resize(gray, (size, size), interpolation=interp)
-
-
 def load_split(prepared_dir: Path, folds_csv: Path, test_fold: int, input_size: int) -> tuple[FoldData, FoldData]:
     """Training data (all folds but ``test_fold``) and test data (that fold), in a fixed order."""
     ps = load_prepared(prepared_dir)
@@ -54,18 +45,15 @@ def load_split(prepared_dir: Path, folds_csv: Path, test_fold: int, input_size: 
     if len(m) != len(ps.manifest):
         raise ValueError(f"{folds_csv} does not cover {prepared_dir / 'manifest.parquet'}: rerun `fer-xai split`")
     m = m[m["label"].isin(EXPRESSIONS)].sort_values("id", kind="stable").reset_index(drop=True)
-    lms = np.stack([np.asarray(v, np.float32).reshape(68, 2) for v in m["landmarks"]])
 
     def build(mask: np.ndarray) -> FoldData:
         sub = m[mask]
-        imgs = np.stack([resize_face(read_gray(ps.root / p), input_size) for p in sub["image"]]) if len(sub) else \
-            np.zeros((0, input_size, input_size), np.uint8)
+        imgs, lms = ps.faces(sub["id"], input_size)
         return FoldData(
             ids=sub["id"].to_numpy(str),
             images=imgs,
             labels=np.array([EXPRESSIONS.index(x) for x in sub["label"]], dtype=np.int64),
-            landmarks=np.stack([scale_landmarks(lms[i], int(m.at[i, "size"]), input_size) for i in sub.index])
-            if len(sub) else np.zeros((0, 68, 2), np.float32),
+            landmarks=lms,
             subjects=(sub["dataset"] + "/" + sub["subject"].astype(str)).to_numpy(str),
         )
 

@@ -1,0 +1,217 @@
+"""``fer-xai explain``: LIME explanations of a registered fold model (paper 4.1).
+
+Pipeline mode, ``--model M --fold K``: loads ``models:/fer-<M>@fold<K>`` from the MLflow registry,
+picks up to ``explain.positives_per_class`` predicted positives per class from the fold's
+``predictions.csv``, explains each for its predicted class and writes
+``<explain.out_dir>/<M>/fold<K>/`` (``explanations.npz``, ``selection.csv``, ``summary.json``,
+``sample_sheet.png``; see :mod:`fer_xai.explain.store`), then logs that folder to the training's
+MLflow run under ``explanations/``.
+
+New-images mode, ``--model-uri URI --images DIR --out OUT``: any registered model explains new
+images after the same face preprocessing as ``fer-xai prepare``; images without a usable face
+are listed in ``OUT/rejected.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from ..config import Params
+from ..explain.lime_fast import LimeSettings, explain_images
+from ..explain.predictor import GraphPredictor
+from ..explain.select import select_positives
+from ..explain.sheet import sample_sheet
+from ..explain.store import NPZ, SELECTION, SHEET, SUMMARY, save_explanations
+from ..images import write_png
+from ..labels import EXPRESSIONS
+from ..paths import resolve, staged_dir
+from .train import fold_dir
+
+log = logging.getLogger(__name__)
+
+# The registered model must reproduce the training's predictions; a few flips are float noise
+# at near-ties, more means the registry and predictions.csv come from different trainings.
+MAX_PRED_MISMATCH = 0.02
+
+
+def out_dir(params: Params, model_id: str, fold: int) -> Path:
+    return resolve(params.explain.out_dir) / model_id / f"fold{fold}"
+
+
+def _settings_summary(params: Params) -> dict:
+    return {k: v for k, v in params.explain.model_dump().items() if k not in ("out_dir", "log_to_mlflow")}
+
+
+def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = True) -> dict:
+    """Explain one registered fold model; returns the summary written to ``summary.json``."""
+    from ..registry import fold_model_uri, fold_model_version, load_model_uri
+    from ..tracking import configure
+
+    ep = params.explain
+    configure(params.tracking.experiment)
+    uri = fold_model_uri(model_id, fold)
+    try:
+        version = fold_model_version(model_id, fold)
+    except Exception as exc:  # MlflowException when the name or alias does not exist
+        raise click.ClickException(
+            f"{uri}: not in the MLflow registry ({exc.__class__.__name__}); train it first: "
+            f"`fer-xai train --model {model_id} --fold {fold}` (or `dvc repro`)") from exc
+    pred_path = fold_dir(params, model_id, fold) / "predictions.csv"
+    if not pred_path.is_file():
+        raise click.ClickException(f"{pred_path}: no test predictions for {model_id} fold {fold}; train it first")
+    predictions = pd.read_csv(pred_path, dtype={"id": str, "subject": str})
+    log.info("loading %s (version %s, run %s)", uri, version.version, version.run_id)
+    model = load_model_uri(uri)
+    predictor = GraphPredictor(model)
+    size = predictor.input_size
+
+    chosen = select_positives(predictions, ep.positives_per_class, ep.seed, model_id, fold)
+    from ..prepared import load_prepared
+
+    ps = load_prepared(resolve(params.prepare.out_dir))
+    faces, landmarks = ps.faces(chosen["id"], size)
+    class_idx = [EXPRESSIONS.index(c) for c in chosen["pred"]]
+    log.info("%s fold %d: explaining %d images (%s) at %d px, %d samples each", model_id, fold, len(chosen),
+             ", ".join(f"{c} {n}" for c, n in chosen["pred"].value_counts().sort_index().items()), size,
+             ep.num_samples)
+    settings = LimeSettings.from_params(ep)
+    t0 = time.perf_counter()
+    expl = explain_images(predictor, faces.astype(np.float32), chosen["id"].tolist(), settings,
+                          labels=class_idx, progress=f"explain {model_id} fold {fold}")
+    seconds = time.perf_counter() - t0
+    mismatch = int(sum(int(np.argmax(e.probs)) != e.label for e in expl))
+    if expl and mismatch / len(expl) > MAX_PRED_MISMATCH:
+        raise click.ClickException(
+            f"{uri} predicts another class than {pred_path} for {mismatch} of {len(expl)} images: the "
+            "registered model is not the one that wrote these predictions; rerun the training stage")
+    summary = {
+        "model": model_id, "fold": fold, "model_uri": uri, "model_version": str(version.version),
+        "run_id": version.run_id, "input_size": size, "n_explained": len(expl),
+        "n_correct": int(chosen["correct"].astype(bool).sum()) if len(chosen) else 0,
+        "per_class": {c: int((chosen["pred"] == c).sum()) for c in EXPRESSIONS},
+        "prediction_mismatches": mismatch, "seconds": round(seconds, 2),
+        "seconds_per_image": round(seconds / max(len(expl), 1), 3),
+        "mean_superpixels": float(np.mean([len(e.weights) for e in expl])) if expl else 0.0,
+        "mean_surrogate_r2": float(np.mean([e.score for e in expl])) if expl else float("nan"),
+        "settings": _settings_summary(params),
+    }
+    out = out_dir(params, model_id, fold)
+    with staged_dir(out) as tmp:
+        save_explanations(tmp / NPZ, expl, landmarks, chosen["label"].tolist(), model_id, fold, size)
+        chosen.to_csv(tmp / SELECTION, index=False)
+        if ep.sheet_faces:
+            per_class = max(1, ep.sheet_faces // len(EXPRESSIONS))
+            write_png(tmp / SHEET, sample_sheet(faces, np.stack([e.map() for e in expl]) if expl else faces,
+                                                chosen["pred"].tolist(), chosen["correct"].tolist(), per_class))
+        (tmp / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("%s fold %d: %d explanations in %.1f s (%.2f s/image) -> %s", model_id, fold, len(expl), seconds,
+             summary["seconds_per_image"], out)
+    if use_mlflow and ep.log_to_mlflow:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        client.log_artifacts(version.run_id, str(out), artifact_path="explanations")
+        client.log_metric(version.run_id, "explain_seconds_per_image", summary["seconds_per_image"])
+        client.log_metric(version.run_id, "explain_n_images", len(expl))
+        log.info("logged explanations to training run %s", version.run_id)
+    return summary
+
+
+def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Path) -> dict:
+    """Explain every face image in ``images_dir`` with the model at ``model_uri``."""
+    from ..faces.align import CropGeometry, FaceError, align_face
+    from ..images import ImageReadError, is_image_name, read_gray
+    from ..prepared import resize_face, scale_landmarks
+    from ..registry import load_model_uri
+    from ..tracking import configure
+
+    configure(params.tracking.experiment)
+    paths = sorted(p for p in images_dir.rglob("*") if p.is_file() and is_image_name(p))
+    if not paths:
+        raise click.ClickException(f"{images_dir}: no image files (png, jpg, bmp, tif, ...)")
+    pp = params.prepare
+    geom = CropGeometry(pp.size, pp.crop_width_iod, pp.crop_top_iod)
+    try:
+        model = load_model_uri(model_uri)
+    except Exception as exc:
+        raise click.ClickException(f"{model_uri}: cannot load the model ({exc})") from exc
+    predictor = GraphPredictor(model)
+    size = predictor.input_size
+    ids, faces, lms, rejected = [], [], [], []
+    for p in paths:
+        rel = str(p.relative_to(images_dir))
+        try:
+            gray = read_gray(p)
+            face = align_face(gray, geom, upsample=pp.detector_upsample, min_face_px=pp.min_face_px,
+                              multiple=pp.multiple_faces)
+        except (ImageReadError, FaceError) as exc:
+            rejected.append({"path": rel, "reason": exc.reason, "detail": exc.detail})
+            log.warning("%s: skipped (%s%s)", p, exc.reason, f": {exc.detail}" if exc.detail else "")
+            continue
+        ids.append(rel)
+        faces.append(resize_face(face.image, size))
+        lms.append(scale_landmarks(face.landmarks, pp.size, size))
+    if not ids:
+        reasons = ", ".join(sorted({r["reason"] for r in rejected}))
+        raise click.ClickException(f"{images_dir}: none of the {len(paths)} images shows a usable face ({reasons}); "
+                                   "fer-xai explains aligned frontal faces only")
+    settings = LimeSettings.from_params(params.explain)
+    expl = explain_images(predictor, np.stack(faces).astype(np.float32), ids, settings, progress="explain")
+    out.mkdir(parents=True, exist_ok=True)
+    save_explanations(out / NPZ, expl, np.stack(lms), [""] * len(expl), model_uri, 0)
+    table = pd.DataFrame({
+        "path": ids, "pred": [EXPRESSIONS[e.label] for e in expl],
+        "confidence": [float(e.probs[e.label]) for e in expl],
+    })
+    table.to_csv(out / "predictions.csv", index=False)
+    pd.DataFrame(rejected, columns=["path", "reason", "detail"]).to_csv(out / "rejected.csv", index=False)
+    from ..explain.sheet import overlay
+
+    for i, e in enumerate(expl):
+        write_png(out / "overlays" / (Path(ids[i]).with_suffix("").as_posix().replace("/", "__") + ".png"),
+                  overlay(faces[i], e.map(), tile=max(size, 128)))
+    summary = {"model_uri": model_uri, "images": str(images_dir), "n_images": len(paths), "n_explained": len(expl),
+               "n_rejected": len(rejected), "input_size": size, "settings": _settings_summary(params)}
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("explained %d of %d images (%d rejected) -> %s", len(expl), len(paths), len(rejected), out)
+    return summary
+
+
+@click.command("explain")
+@click.option("--model", "model_id", help="Network id of a registered fold model (pipeline mode).")
+@click.option("--fold", type=int, help="Fold of that model (pipeline mode).")
+@click.option("--model-uri", help="Any MLflow model URI, e.g. models:/fer-silnet@fold3 (new-images mode).")
+@click.option("--images", "images_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of new images to explain (new-images mode).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (new-images mode).")
+@click.option("--no-mlflow", is_flag=True, help="Do not log the explanations to the training run.")
+@click.pass_obj
+def cli(obj, model_id, fold, model_uri, images_dir, out, no_mlflow) -> None:
+    """Explain a fold model's predicted positives with LIME, or new images with any registered model."""
+    params: Params = obj.params
+    if model_uri or images_dir or out:
+        if model_id or fold:
+            raise click.UsageError("use either --model/--fold or --model-uri/--images/--out, not both")
+        if not (model_uri and images_dir and out):
+            raise click.UsageError("new-images mode needs --model-uri, --images and --out")
+        if not images_dir.is_dir():
+            raise click.UsageError(f"--images {images_dir}: not a folder")
+        summary = explain_new_images(params, model_uri, images_dir, out)
+    else:
+        if not model_id or not fold:
+            raise click.UsageError("pass --model and --fold (or --model-uri, --images and --out)")
+        if model_id not in params.train.networks:
+            raise click.UsageError(f"--model {model_id}: unknown; train.networks has {sorted(params.train.networks)}")
+        if fold not in range(1, params.split.n_folds + 1):
+            raise click.UsageError(f"--fold {fold}: folds are 1..{params.split.n_folds}")
+        summary = explain_fold(params, model_id, fold, use_mlflow=not no_mlflow)
+    click.echo(json.dumps({k: summary[k] for k in summary if k != "settings"}))
+
+
