@@ -82,3 +82,17 @@ def test_memory_guard_reduces_batch_with_warning(caplog):
     with caplog.at_level("WARNING"):
         assert fit_batch_size(model, 128, max_gib=limit) == 32
     assert "batch size reduced from 128 to 32" in caplog.text
+
+
+def test_identity_settings_leave_training_images_unchanged():
+    """Full-size crop, no translation, gamma 1, no mirror: training images are the test images.
+
+    (A full-size crop once fell back to centring on the core box, shifting every training image
+    relative to the test images.)"""
+    rng = np.random.default_rng(1)
+    imgs = rng.integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    boxes = np.tile(np.array([[0.14, 0.2, 0.61, 0.81]], np.float32), (6, 1))  # off-centre, like faces
+    cfg = AugmentParams(gamma=(1.0, 1.0), translate=0.0, crop_min_scale=1.0, mirror=False)
+    out, ys = _batch(make_dataset(imgs, np.arange(6), boxes, batch_size=6, seed=0, cfg=cfg, training=True))
+    order = np.argsort(ys)
+    np.testing.assert_allclose(out[order, ..., 0], imgs.astype(np.float32), atol=1e-2)

@@ -38,23 +38,25 @@ def _train_runs(client: MlflowClient) -> list:
     return client.search_runs([exp.experiment_id], filter_string="tags.`fer_xai.stage` = 'train'")
 
 
-def _check_aliases(client: MlflowClient, tmp: Path) -> dict[str, str]:
-    """Every alias of fer-songnet names a READY version whose model files are all there."""
-    import mlflow
+def _check_aliases(client: MlflowClient) -> dict[str, str]:
+    """Every alias names a READY version whose model files (MLmodel, the saved Keras model) are
+    all on disk."""
+    from urllib.parse import unquote, urlparse
 
     seen = {}
     for rm in client.search_registered_models():
         for alias, version in rm.aliases.items():
             mv = client.get_model_version(rm.name, version)
             assert mv.status == "READY", f"{rm.name}@{alias} -> v{version} is {mv.status}"
-            dst = tmp / f"{rm.name}-{alias}"
-            dst.mkdir()
-            path = Path(mlflow.artifacts.download_artifacts(
-                f"models:/{rm.name}@{alias}", dst_path=str(dst), tracking_uri=client.tracking_uri,
-                registry_uri=client.tracking_uri))
-            assert (path / "MLmodel").is_file(), f"{rm.name}@{alias}: no MLmodel in {sorted(path.iterdir())}"
-            files = [p for p in path.rglob("*") if p.is_file()]
-            assert any(p.suffix == ".keras" for p in files), f"{rm.name}@{alias}: no saved Keras model"
+            # MLflow 3 registers the logged model (source models:/m-<id>); its files live under
+            # the logged model's artifact location.
+            model_id = mv.model_id or mv.source.removeprefix("models:/")
+            location = client.get_logged_model(model_id).artifact_location
+            assert location.startswith("file:"), location
+            path = Path(unquote(urlparse(location).path))
+            assert (path / "MLmodel").is_file(), f"{rm.name}@{alias}: no MLmodel in {path}"
+            keras_files = [p for p in path.rglob("*.keras") if p.stat().st_size > 0]
+            assert keras_files, f"{rm.name}@{alias}: no saved Keras model under {path}"
             seen[alias] = version
     return seen
 
@@ -92,7 +94,7 @@ def test_killed_repro_resumes_and_leaves_nothing_half_done(tmp_path, tiny_study_
     # Right after the kill: the run is still RUNNING (its process is dead); fold 1 is registered and
     # whole; fold 2, killed while fitting, has neither an alias nor an output folder.
     assert client.get_run(killed_run).info.status == "RUNNING"
-    aliases = _check_aliases(client, tmp_path / "after_kill")
+    aliases = _check_aliases(client)
     assert set(aliases) == {"fold1"}
     assert not (root / "models" / "songnet" / "fold2").exists()
 
@@ -111,7 +113,7 @@ def test_killed_repro_resumes_and_leaves_nothing_half_done(tmp_path, tiny_study_
             assert (root / "models" / "songnet" / f"fold{fold}" / name).is_file(), (fold, name)
     assert not list((root / "models" / "songnet").glob(".*"))  # no temporary folder left
     assert (root / "reports" / "cv" / "cv_summary.csv").is_file()
-    aliases = _check_aliases(client, tmp_path / "after_rerun")
+    aliases = _check_aliases(client)
     assert set(aliases) == {"fold1", "fold2"}
     for fold in ("1", "2"):
         mv = client.get_model_version("fer-songnet", aliases[f"fold{fold}"])

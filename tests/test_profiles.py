@@ -46,7 +46,7 @@ def test_paper_profile_holds_the_papers_settings():
     assert len(v["train.models"]) == 12
     paper = _paper_networks()
     for m in NETWORKS:  # native sizes and the paper's recipes, the same as fer_xai.config's
-        assert v[f"train.networks.{m}"] == paper[m].model_dump(exclude={"batch_size"}), m
+        assert v[f"train.networks.{m}"] == paper[m].model_dump(exclude={"batch_size", "augment"}), m
     assert v["train.allow_random_init"] is False and v["train.input_norm"] == "none"
     assert v["train.batch_size"] == 128
     assert v["explain.positives_per_class"] == 100 and v["explain.num_samples"] == 1000

@@ -125,6 +125,7 @@ class NetworkTrainParams(_Strict):
     learning_rate: float = Field(1e-4, gt=0)
     batch_size: int | None = Field(None, ge=1)  # None: train.batch_size
     pretrained: Literal["imagenet", "none"] = "none"
+    augment: bool | None = None  # None: train.augment.enabled; true/false for this network only
 
 
 def _paper_networks() -> dict[str, NetworkTrainParams]:
@@ -174,6 +175,11 @@ class TrainParams(_Strict):
     out_dir: str = "models"
     augment: AugmentParams = AugmentParams()
     networks: dict[str, NetworkTrainParams] = Field(default_factory=_paper_networks)
+
+    def augment_for(self, model_id: str) -> AugmentParams:
+        """The augmentation of one network: ``augment`` with its own on/off switch applied."""
+        own = self.networks[model_id].augment if model_id in self.networks else None
+        return self.augment if own is None else self.augment.model_copy(update={"enabled": own})
 
     @model_validator(mode="after")
     def _models_known(self) -> "TrainParams":

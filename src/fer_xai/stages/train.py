@@ -67,7 +67,7 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
 
     compiled = compile_network(params, model_id, cfg)
     model, pretrained, batch = compiled.model, compiled.pretrained, compiled.batch_size
-    aug = tp.augment
+    aug = tp.augment_for(model_id)
     ds_train = make_dataset(train.images, train.labels, train.core_boxes(), batch_size=batch, seed=tp.seed,
                             cfg=aug, training=True)
 

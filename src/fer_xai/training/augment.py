@@ -24,10 +24,12 @@ def _augment_one(image, box, seed, cfg: AugmentParams, size: int):
     hi_y = tf.minimum(box[0], 1.0 - s + cfg.translate)
     lo_x = tf.maximum(box[3] - s, 0.0 - cfg.translate)
     hi_x = tf.minimum(box[1], 1.0 - s + cfg.translate)
-    # When the core box is wider than the crop, centre on it instead (keeps as much as possible).
-    y0 = tf.where(hi_y > lo_y, tf.random.stateless_uniform([], seeds[1], 0.0, 1.0) * (hi_y - lo_y) + lo_y,
+    # Only when the core box is wider than the crop, centre on it instead (keeps as much as
+    # possible). An empty range (hi == lo, e.g. a full-size crop) is a valid position, not a reason
+    # to re-centre: that shifted every full-size crop relative to the test images.
+    y0 = tf.where(hi_y >= lo_y, tf.random.stateless_uniform([], seeds[1], 0.0, 1.0) * (hi_y - lo_y) + lo_y,
                   (box[0] + box[2] - s) / 2.0)
-    x0 = tf.where(hi_x > lo_x, tf.random.stateless_uniform([], seeds[2], 0.0, 1.0) * (hi_x - lo_x) + lo_x,
+    x0 = tf.where(hi_x >= lo_x, tf.random.stateless_uniform([], seeds[2], 0.0, 1.0) * (hi_x - lo_x) + lo_x,
                   (box[1] + box[3] - s) / 2.0)
     crop_box = tf.stack([y0, x0, y0 + s, x0 + s])[None, :]
     # Mirror-pad so translated crops see edge-like content, not black (LIME's occlusion colour).

@@ -141,7 +141,8 @@ def prepare(params: Params, model_id: str) -> TuneSetup:
         "recipe": {k: getattr(cfg, k) for k in RECIPE_KEYS},
         "training": {"seed": tr.seed, "batch_size": tr.batch_size, "input_norm": tr.input_norm,
                      "allow_random_init": tr.allow_random_init,
-                     "random_init_bn_momentum": tr.random_init_bn_momentum, "augment": tr.augment.model_dump()},
+                     "random_init_bn_momentum": tr.random_init_bn_momentum,
+                     "augment": tr.augment_for(model_id).model_dump()},
     }
     # JSON round trip: what Optuna stores (tuples become lists) is what we compare with.
     settings = json.loads(json.dumps(settings))
@@ -263,7 +264,7 @@ class Objective:
         compiled = compile_network(self.params, s.model_id, cfg)
         batch = compiled.batch_size
         ds_fit = make_dataset(s.fit.images, s.fit.labels, s.fit.core_boxes(), batch_size=batch, seed=tr.seed,
-                              cfg=tr.augment, training=True)
+                              cfg=tr.augment_for(s.model_id), training=True)
         ds_val = make_dataset(s.val.images, s.val.labels, None, batch_size=batch, seed=tr.seed, cfg=None,
                               training=False)
         reporter = _pruning_reporter(trial)
