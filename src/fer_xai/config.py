@@ -390,6 +390,19 @@ class ParamsError(ValueError):
     pass
 
 
+def read_yaml_mapping(path: Path, what: str, error: type[Exception] = ParamsError) -> dict:
+    """A YAML file whose top level is a mapping (empty: ``{}``); problems name the file."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise error(f"{path}: {what} not found") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise error(f"{path}: top level must be a mapping, got {type(raw).__name__}")
+    return raw
+
+
 def params_path() -> Path:
     return Path(os.environ.get("FER_XAI_PARAMS", repo_root() / "params.yaml"))
 
@@ -416,15 +429,7 @@ def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
 def load_params(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Params:
     """Load and validate ``params.yaml``; errors name the file and the offending key."""
     path = Path(path) if path is not None else params_path()
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise ParamsError(f"{path}: params file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
-    raw = apply_overrides(raw, overrides)
+    raw = apply_overrides(read_yaml_mapping(path, "params file"), overrides)
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from ..config import read_yaml_mapping
 from ..faces.canonical import N_CONTROL
 from ..labels import DISPLAY_NAMES, EXPRESSIONS
 
@@ -165,14 +165,7 @@ def _au_number(key: Any, path: Path, where: str) -> int:
 def load_spec(path: str | os.PathLike | None = None) -> MaskSpec:
     """Read and validate a mask spec (default: the packaged one)."""
     p = Path(path) if path is not None else default_spec_path()
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError as exc:
-        raise SpecError(f"{p}: mask spec not found") from exc
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{p}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise SpecError(f"{p}: top level must be a mapping")
+    raw = read_yaml_mapping(p, "mask spec", SpecError)
     for key in ("version", "regions", "aus", "expressions"):
         if key not in raw:
             raise _err(p, key, "missing")
