@@ -223,6 +223,14 @@ def network(model_id: str) -> NetworkSpec:
     )
 
 
+def display_name(model_id: str) -> str:
+    """The published name of a network (``silnet`` -> ``SilNet``); the id itself when not in the zoo."""
+    try:
+        return network(model_id).display_name
+    except UnknownNetworkError:
+        return str(model_id)
+
+
 def keras_cache_dirs() -> list[Path]:
     """Folders where Keras caches downloaded weights (``get_file(cache_subdir="models")``)."""
     if os.environ.get("KERAS_HOME"):

@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..config import Params
 from ..labels import DISPLAY_NAMES, EXPRESSION_AUS, EXPRESSIONS
+from ..models.zoo import display_name
 from ..paths import repo_root, resolve
 
 log = logging.getLogger(__name__)
@@ -36,15 +37,6 @@ log = logging.getLogger(__name__)
 TEMPLATE = "report.html.j2"
 EXPRESSION_NAMES = [DISPLAY_NAMES[e] for e in EXPRESSIONS]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _display(model_id: str) -> str:
-    from ..models.zoo import UnknownNetworkError, network
-
-    try:
-        return network(model_id).display_name
-    except UnknownNetworkError:
-        return str(model_id)
 
 
 def _rel(path: Path) -> str:
@@ -156,7 +148,7 @@ def overview_section(params: Params, compare_dir: Path) -> Section:
         "masks), and with each other (Gaya-Morey et al., 2024)."))
     table = _read_csv(compare_dir / "ekman_table.csv")
     if table is None:
-        s.add(_text(f"Networks configured: {', '.join(_display(m) for m in params.train.models)}; "
+        s.add(_text(f"Networks configured: {', '.join(display_name(m) for m in params.train.models)}; "
                     f"folds {', '.join(map(str, params.train.folds))}.", "hint"))
         return s
     avg = table[(table["expression"] == "Avg") & (table["model"] != "Avg")].sort_values("iou", ascending=False)
@@ -181,7 +173,7 @@ def cv_section(params: Params, figs: Figures) -> Section:
     s.add(_text("Test accuracy of each network on the held-out subjects of each fold (subject-grouped "
                 f"{params.split.n_folds}-fold cross-validation), mean ± standard deviation over folds; "
                 "chance is 1/6 ≈ 0.167.", "hint"))
-    shown = pd.DataFrame({"network": [_display(m) for m in summary["model"]]})
+    shown = pd.DataFrame({"network": [display_name(m) for m in summary["model"]]})
     for col, label in (("accuracy_mean", "accuracy (mean)"), ("accuracy_std", "accuracy (SD)"),
                        ("macro_f1_mean", "macro F1 (mean)"), ("n_folds", "folds"), ("pretrained", "ImageNet weights")):
         if col in summary:
@@ -235,7 +227,7 @@ def heatmaps_section(hm_dir: Path, figs: Figures, cmap: str) -> Section:
         wide = counts.pivot_table(index="model", columns="expression", values="n", aggfunc="sum")
         wide = wide.reindex(columns=[e for e in EXPRESSIONS if e in wide.columns])
         wide.columns = [DISPLAY_NAMES.get(c, c) for c in wide.columns]
-        wide.index = [_display(m) for m in wide.index]
+        wide.index = [display_name(m) for m in wide.index]
         wide.index.name = "network"
         s.add(_table(wide.reset_index(), caption="Explanations averaged (all folds)"))
     fig_dir = hm_dir / "figures"
@@ -450,7 +442,7 @@ def pretrained_table(params: Params) -> pd.DataFrame:
         else:
             used = f"mixed: {sum(bool(v) for v in known)} of {len(known)} folds pretrained"
         cfg = params.train.networks[m].pretrained
-        rows.append({"network": _display(m), "model id": m, "configured": cfg, "pretrained": used})
+        rows.append({"network": display_name(m), "model id": m, "configured": cfg, "pretrained": used})
     return pd.DataFrame(rows)
 
 

@@ -126,18 +126,19 @@ def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = Tr
 
 def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Path) -> dict:
     """Explain every face image in ``images_dir`` with the model at ``model_uri``."""
-    from ..faces.align import CropGeometry, FaceError, align_face
+    from ..faces.align import FaceError
     from ..images import ImageReadError, is_image_name, read_gray
     from ..prepared import resize_face, scale_landmarks
     from ..registry import load_model_uri
     from ..tracking import configure
+    from .prepare import prepare_face
 
     configure(params.tracking.experiment)
     paths = sorted(p for p in images_dir.rglob("*") if p.is_file() and is_image_name(p))
     if not paths:
         raise click.ClickException(f"{images_dir}: no image files (png, jpg, bmp, tif, ...)")
-    pp = params.prepare
-    geom = CropGeometry(pp.size, pp.crop_width_iod, pp.crop_top_iod)
+    # New images ship no landmarks: detect and landmark them with dlib, as prepare does.
+    pp = params.prepare.model_copy(update={"landmarks_source": "dlib"})
     try:
         model = load_model_uri(model_uri)
     except Exception as exc:
@@ -148,9 +149,7 @@ def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Pa
     for p in paths:
         rel = str(p.relative_to(images_dir))
         try:
-            gray = read_gray(p)
-            face = align_face(gray, geom, upsample=pp.detector_upsample, min_face_px=pp.min_face_px,
-                              multiple=pp.multiple_faces)
+            face = prepare_face(read_gray(p), pp)
         except (ImageReadError, FaceError) as exc:
             rejected.append({"path": rel, "reason": exc.reason, "detail": exc.detail})
             log.warning("%s: skipped (%s%s)", p, exc.reason, f": {exc.detail}" if exc.detail else "")

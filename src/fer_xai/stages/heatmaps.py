@@ -43,22 +43,13 @@ from ..heatmaps.planted import MaskMeans, planted_truth_table
 from ..heatmaps.standardize import GridCache, standardize
 from ..images import read_gray, write_png
 from ..labels import DISPLAY_NAMES, EXPRESSIONS
+from ..models.zoo import display_name
 from ..paths import metrics_path, resolve, staged_dir, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 NPZ = "explanations.npz"
 REJECTED_COLUMNS = ["model", "fold", "id", "reason", "detail"]
-
-
-def net_name(model_id: str) -> str:
-    """Display name of a network (``silnet`` -> ``SilNet``); the id itself when not in the zoo."""
-    from ..models.zoo import UnknownNetworkError, network
-
-    try:
-        return network(model_id).display_name
-    except UnknownNetworkError:
-        return model_id
 
 
 def explanation_path(params: Params, model_id: str, fold: int) -> Path:
@@ -105,12 +96,12 @@ def _write_heatmap_pngs(out: Path, sums: HeatmapSums, cmap: str) -> dict[str, np
     """Published-format and colour PNGs of every non-empty heatmap; returns the total PNGs."""
     for (m, k, e), h in sums.by_cv().items():
         if h.n:
-            stem = f"{net_name(m)}_CV{k}_{DISPLAY_NAMES[e]}"
+            stem = f"{display_name(m)}_CV{k}_{DISPLAY_NAMES[e]}"
             write_png(out / "by_cv" / f"{stem}_heatmap.png", to_png(h.values))
             write_png(out / "color" / "by_cv" / f"{stem}_color.png", colorize(h.values, cmap))
     for (m, e), h in sums.by_net().items():
         if h.n:
-            stem = f"{net_name(m)}_{DISPLAY_NAMES[e]}"
+            stem = f"{display_name(m)}_{DISPLAY_NAMES[e]}"
             write_png(out / "by_net" / f"{stem}_heatmap.png", to_png(h.values))
             write_png(out / "color" / "by_net" / f"{stem}_color.png", colorize(h.values, cmap))
     totals = {}
@@ -132,14 +123,14 @@ def _write_figures(out: Path, sums: HeatmapSums, cmap: str) -> None:
                 [[tot[e].n for e in EXPRESSIONS]])
     net = sums.by_net()
     grid_figure([[net[(m, e)].values for e in EXPRESSIONS] for m in sums.models],
-                [net_name(m) for m in sums.models], cols, fig / "by_net.png",
+                [display_name(m) for m in sums.models], cols, fig / "by_net.png",
                 "Importance heatmaps per network (all folds)", cmap,
                 [[net[(m, e)].n for e in EXPRESSIONS] for m in sums.models])
     cv = sums.by_cv()
     for m in sums.models:
         grid_figure([[cv[(m, k, e)].values for e in EXPRESSIONS] for k in sums.folds],
-                    [f"CV{k}" for k in sums.folds], cols, fig / f"by_cv_{net_name(m)}.png",
-                    f"{net_name(m)}: importance heatmaps per fold", cmap,
+                    [f"CV{k}" for k in sums.folds], cols, fig / f"by_cv_{display_name(m)}.png",
+                    f"{display_name(m)}: importance heatmaps per fold", cmap,
                     [[cv[(m, k, e)].n for e in EXPRESSIONS] for k in sums.folds])
 
 
@@ -309,7 +300,7 @@ def log_to_training_runs(params: Params) -> dict[str, str]:
     client = MlflowClient()
     logged: dict[str, str] = {}
     for model in params.train.models:
-        net = net_name(model)
+        net = display_name(model)
         for fold in params.train.folds:
             try:
                 run_id = _training_run_id(params, model, fold)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..config import Params, PrepareParams
 from ..datasets import LayoutError, RawRecord, scan_dataset
-from ..faces.align import CropGeometry, FaceError, align_face
+from ..faces.align import AlignedFace, CropGeometry, FaceError, align_face
 from ..images import ImageReadError, read_gray, write_png
 from ..paths import metrics_path, resolve, staged_dir, write_json_atomic
 from ..prepared import CONTACT_SHEET, MANIFEST, MANIFEST_COLUMNS, REJECTED, REJECTED_COLUMNS, SUMMARY
@@ -43,24 +43,31 @@ def _safe_id(dataset: str, rel: str) -> str:
     return f"{dataset}__{stem}"
 
 
+def prepare_face(gray: np.ndarray, p: PrepareParams, dataset_landmarks: np.ndarray | None = None,
+                 mask: np.ndarray | None = None) -> AlignedFace:
+    """One image through the preprocessing of ``params.prepare``: size check, detection or the
+    dataset's landmarks, alignment and crop. Raises :class:`FaceError` with the reason."""
+    if min(gray.shape) < p.min_image_px:
+        raise FaceError("too_small", f"{gray.shape[1]}x{gray.shape[0]} px < {p.min_image_px}")
+    return align_face(
+        gray,
+        CropGeometry(p.size, p.crop_width_iod, p.crop_top_iod),
+        dataset_landmarks=dataset_landmarks,
+        landmarks_source=p.landmarks_source,
+        upsample=p.detector_upsample,
+        min_face_px=p.min_face_px,
+        multiple=p.multiple_faces,
+        mask=mask,
+    )
+
+
 def _process(args: tuple[RawRecord, str, str, PrepareParams]) -> dict:
     """Worker: one raw record -> an aligned face written to disk, or a rejection."""
     rec, face_id, out_root, p = args
     try:
         gray = read_gray(rec.path)
-        if min(gray.shape) < p.min_image_px:
-            raise FaceError("too_small", f"{gray.shape[1]}x{gray.shape[0]} px < {p.min_image_px}")
         mask = read_gray(rec.mask_path) if rec.mask_path is not None else None
-        face = align_face(
-            gray,
-            CropGeometry(p.size, p.crop_width_iod, p.crop_top_iod),
-            dataset_landmarks=rec.landmarks,
-            landmarks_source=p.landmarks_source,
-            upsample=p.detector_upsample,
-            min_face_px=p.min_face_px,
-            multiple=p.multiple_faces,
-            mask=mask,
-        )
+        face = prepare_face(gray, p, dataset_landmarks=rec.landmarks, mask=mask)
     except ImageReadError as exc:
         return {"rejected": True, "reason": exc.reason, "detail": exc.detail}
     except FaceError as exc:
