@@ -73,6 +73,7 @@ TINY_STUDY = {
     "split": {"n_folds": 3, "seed": 1},
     "train": {
         "models": ["songnet"], "folds": [1, 2, 3], "batch_size": 16, "allow_random_init": True,
+        "dvc_stages": {"per_fold": ["songnet"], "per_network": []},
         "networks": {
             "songnet": {"input_size": 32, "epochs": 2, "optimizer": "adam", "learning_rate": 1e-3},
             "mobilenetv3": {"input_size": 32, "epochs": 1, "optimizer": "adam", "learning_rate": 1e-3,

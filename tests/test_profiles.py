@@ -153,26 +153,44 @@ def _git_dvc_project(root: Path) -> None:
     _dvc(root, "init", "-q")
 
 
+KINDS = ("train", "explain", "train_folds", "explain_folds")
+
+
 def _matrix_stages(root: Path) -> dict[str, set[str]]:
     names = _dvc(root, "stage", "list", "--name-only").split()
-    return {kind: {n.split("@", 1)[1] for n in names if n.startswith(f"{kind}@")} for kind in ("train", "explain")}
+    return {kind: {n.split("@", 1)[1] for n in names if n.startswith(f"{kind}@")} for kind in KINDS}
 
 
-def _check_pipeline(root: Path, models, folds) -> None:
-    """Exactly one train@ and one explain@ stage per (model, fold), explain after its training,
-    and `dvc status` lists them all as to-run, without running anything."""
+def _check_pipeline(root: Path, p) -> None:
+    """Every (model, fold) of train.models x train.folds is trained and explained exactly once:
+    by a train@/explain@ stage of its own (dvc_stages.per_fold) or by its network's
+    train_folds@/explain_folds@ stage, which runs every fold (per_network); each explanation
+    stage follows its training; `dvc status` lists them all as to-run, without running anything."""
     import json
 
-    expected = {f"{m}-{k}" for m in models for k in folds}
+    st = p.train.dvc_stages
+    per_fold = {f"{m}-{k}" for m in st.per_fold for k in p.train.folds}
+    per_network = set(st.per_network)
     stages = _matrix_stages(root)
-    assert stages["train"] == expected and stages["explain"] == expected
+    assert stages["train"] == per_fold and stages["explain"] == per_fold
+    assert stages["train_folds"] == per_network and stages["explain_folds"] == per_network
+    covered = [(m, k) for m in st.per_fold for k in p.train.folds] + \
+              [(m, k) for m in st.per_network for k in p.train.folds]
+    assert sorted(covered) == sorted((m, k) for m in p.train.models for k in p.train.folds)
+    # A per-network stage runs every fold: its command names no fold and its params include them.
+    spec = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    for kind in ("train_folds", "explain_folds"):
+        assert "--fold" not in spec[kind]["cmd"] and "train.folds" in spec[kind]["params"]
     dot = _dvc(root, "dag", "--dot")
     edges = set(re.findall(r'"([^"]+)" -> "([^"]+)"', dot))
-    for item in expected:
+    for item in per_fold:
         assert (f"train@{item}", f"explain@{item}") in edges, item
+    for item in per_network:
+        assert (f"train_folds@{item}", f"explain_folds@{item}") in edges, item
     status = json.loads(_dvc(root, "status", "--json"))
-    assert {s for s in status if s.startswith("train@")} == {f"train@{i}" for i in expected}
-    assert {s for s in status if s.startswith("explain@")} == {f"explain@{i}" for i in expected}
+    for kind, items in (("train", per_fold), ("explain", per_fold), ("train_folds", per_network),
+                        ("explain_folds", per_network)):
+        assert {s for s in status if s.startswith(f"{kind}@")} == {f"{kind}@{i}" for i in items}
     assert not (root / "models").exists() and not (root / "explanations").exists()  # nothing ran
 
 
@@ -181,12 +199,24 @@ def test_paper_profile_pipeline_has_60_trainings_and_60_explanation_jobs(proj):
     _invoke(proj, "profile", "apply", "paper")
     p = load_params(proj / "params.yaml")
     assert len(p.train.models) == 12 and len(p.train.folds) == 5
-    _check_pipeline(proj, p.train.models, p.train.folds)
-    assert len(_matrix_stages(proj)["train"]) == 60 and len(_matrix_stages(proj)["explain"]) == 60
+    _check_pipeline(proj, p)
+    stages = _matrix_stages(proj)
+    assert len(stages["train"]) == 60 and len(stages["explain"]) == 60  # one stage per training
+    assert not stages["train_folds"] and not stages["explain_folds"]
 
 
 def test_demo_profile_pipeline_is_train_models_times_folds(proj):
     _git_dvc_project(proj)
     p = load_params(proj / "params.yaml")
     assert len(p.train.models) >= 4
-    _check_pipeline(proj, p.train.models, p.train.folds)
+    _check_pipeline(proj, p)
+    # The demo trains and explains each network's folds in one process (one stage per network).
+    assert _matrix_stages(proj)["train_folds"] == set(p.train.models)
+
+
+def test_dvc_stage_lists_must_cover_train_models_once(proj):
+    raw = yaml.safe_load((proj / "params.yaml").read_text())
+    raw["train"]["dvc_stages"] = {"per_fold": ["songnet"], "per_network": ["songnet", "weinet"]}
+    (proj / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(Exception, match="exactly once"):
+        load_params(proj / "params.yaml")

@@ -100,6 +100,23 @@ def test_same_seed_same_model(tiny_study):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model_id", ["songnet", "mobilenetv3"])
+def test_fold_trained_after_another_in_one_process_equals_fold_trained_alone(tiny_study, model_id):
+    """The network cache (one build and trace per process) restores weights, dropout seed states,
+    batch-norm statistics and optimizer slots: fold 2 after fold 1 equals fold 2 alone."""
+    from fer_xai.training.fit import NetworkCache
+
+    params = load_params(tiny_study / "params.yaml", ["train.networks.songnet.epochs=2"])
+    cache = NetworkCache()
+    train.train_one(params, model_id, 1, use_mlflow=False, cache=cache)
+    shared = train.train_one(params, model_id, 2, use_mlflow=False, cache=cache)
+    assert cache._net is not None and shared.metrics["epochs"] >= 1
+    p_shared = pd.read_csv(shared.out_dir / "predictions.csv")
+    alone = train.train_one(params, model_id, 2, use_mlflow=False)
+    pd.testing.assert_frame_equal(p_shared, pd.read_csv(alone.out_dir / "predictions.csv"))
+
+
+@pytest.mark.slow
 def test_evaluate_summarizes_all_folds(tiny_study):
     params = load_params(tiny_study / "params.yaml", ["train.networks.songnet.epochs=1"])
     for k in (1, 2, 3):
@@ -155,3 +172,4 @@ def test_mlflow_run_train_entry_point_overrides_for_that_run_only(tiny_study):
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.params["epochs"] == "1"  # params.yaml says 2
     assert json.loads((tiny_study / "models" / "songnet" / "fold2" / "metrics.json").read_text())["epochs"] == 1
+

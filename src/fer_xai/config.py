@@ -153,6 +153,20 @@ class AugmentParams(_Strict):
     mirror: bool = True
 
 
+class DvcStagesParams(_Strict):
+    """How ``dvc.yaml`` turns ``train.models`` into training and explanation stages.
+
+    Together the two lists name every network of ``train.models`` exactly once (unset: all per fold).
+    """
+
+    # train@<model>-<fold>, explain@<model>-<fold>: one process per fold, so an interrupted
+    # study loses at most one fold's work (the paper profile: hours per fold).
+    per_fold: tuple[str, ...] | None = None
+    # train_folds@<model>, explain_folds@<model>: one process trains (explains) every fold of
+    # train.folds, paying TensorFlow's start-up (about 10 s) once per network, not per fold (demo).
+    per_network: tuple[str, ...] | None = None
+
+
 class TrainParams(_Strict):
     seed: int = 7
     models: tuple[str, ...] = ("weinet", "songnet", "silnet", "mobilenetv3")
@@ -175,6 +189,7 @@ class TrainParams(_Strict):
     out_dir: str = "models"
     augment: AugmentParams = AugmentParams()
     networks: dict[str, NetworkTrainParams] = Field(default_factory=_paper_networks)
+    dvc_stages: DvcStagesParams = DvcStagesParams()
 
     def augment_for(self, model_id: str) -> AugmentParams:
         """The augmentation of one network: ``augment`` with its own on/off switch applied."""
@@ -188,6 +203,14 @@ class TrainParams(_Strict):
             raise ValueError(f"train.models {unknown} have no entry in train.networks")
         if len(set(self.folds)) != len(self.folds) or any(f < 1 for f in self.folds):
             raise ValueError(f"train.folds must be distinct 1-based fold numbers, got {list(self.folds)}")
+        st = self.dvc_stages
+        if st.per_fold is not None or st.per_network is not None:
+            listed = list(st.per_fold or ()) + list(st.per_network or ())
+            if sorted(listed) != sorted(self.models) or len(set(listed)) != len(listed):
+                raise ValueError(
+                    f"train.dvc_stages: per_fold {list(st.per_fold or ())} and per_network "
+                    f"{list(st.per_network or ())} must together list every network of train.models "
+                    f"{list(self.models)} exactly once")
         return self
 
 

@@ -121,6 +121,9 @@ def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = Tr
         client.log_metric(version.run_id, "explain_seconds_per_image", summary["seconds_per_image"])
         client.log_metric(version.run_id, "explain_n_images", len(expl))
         log.info("logged explanations to training run %s", version.run_id)
+    import keras
+
+    keras.backend.clear_session()  # one process may explain every fold: free this fold's model
     return summary
 
 
@@ -185,7 +188,7 @@ def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Pa
 
 @click.command("explain")
 @click.option("--model", "model_id", help="Network id of a registered fold model (pipeline mode).")
-@click.option("--fold", type=int, help="Fold of that model (pipeline mode).")
+@click.option("--fold", type=int, help="Fold of that model (pipeline mode; default: every fold of train.folds).")
 @click.option("--model-uri", help="Any MLflow model URI, e.g. models:/fer-silnet@fold3 (new-images mode).")
 @click.option("--images", "images_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of new images to explain (new-images mode).")
@@ -204,13 +207,16 @@ def cli(obj, model_id, fold, model_uri, images_dir, out, no_mlflow) -> None:
             raise click.UsageError(f"--images {images_dir}: not a folder")
         summary = explain_new_images(params, model_uri, images_dir, out)
     else:
-        if not model_id or not fold:
-            raise click.UsageError("pass --model and --fold (or --model-uri, --images and --out)")
+        if not model_id:
+            raise click.UsageError("pass --model [--fold] (or --model-uri, --images and --out)")
         if model_id not in params.train.networks:
             raise click.UsageError(f"--model {model_id}: unknown; train.networks has {sorted(params.train.networks)}")
-        if fold not in range(1, params.split.n_folds + 1):
+        if fold is not None and fold not in range(1, params.split.n_folds + 1):
             raise click.UsageError(f"--fold {fold}: folds are 1..{params.split.n_folds}")
-        summary = explain_fold(params, model_id, fold, use_mlflow=not no_mlflow)
+        for one_fold in ([fold] if fold is not None else list(params.train.folds)):
+            summary = explain_fold(params, model_id, one_fold, use_mlflow=not no_mlflow)
+            click.echo(json.dumps({k: summary[k] for k in summary if k != "settings"}))
+        return
     click.echo(json.dumps({k: summary[k] for k in summary if k != "settings"}))
 
 

@@ -24,7 +24,7 @@ from ..provenance import data_version
 from ..training import evaluation
 from ..training.augment import make_dataset
 from ..training.data import load_split
-from ..training.fit import compile_network, epoch_logger, predict
+from ..training.fit import NetworkCache, epoch_logger, predict
 from ..training.tuned import network_recipe
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,12 @@ def fold_dir(params: Params, model_id: str, fold: int) -> Path:
 
 
 def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = None,
-              use_mlflow: bool = True) -> TrainResult:
+              use_mlflow: bool = True, cache: NetworkCache | None = None) -> TrainResult:
+    """Train ``model_id`` on every fold but ``fold`` and test it on ``fold``.
+
+    ``cache``: reuse the network built for an earlier fold in this process (reset to its
+    initial state) instead of building and tracing it again.
+    """
     import keras
 
     tp = params.train
@@ -55,7 +60,6 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     cfg, tuned_source = network_recipe(params, model_id)
     if epochs:
         cfg = cfg.model_copy(update={"epochs": epochs})
-    keras.utils.set_random_seed(tp.seed)
     prepared = resolve(params.prepare.out_dir)
     folds_csv = resolve(params.split.out_file)
     t0 = time.perf_counter()
@@ -65,7 +69,7 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     log.info("%s fold %d: %d training, %d test images at %d px from %s and %s (loaded in %.1f s)",
              model_id, fold, len(train), len(test), cfg.input_size, prepared, folds_csv, time.perf_counter() - t0)
 
-    compiled = compile_network(params, model_id, cfg)
+    compiled = (cache or NetworkCache()).get(params, model_id, cfg)
     model, pretrained, batch = compiled.model, compiled.pretrained, compiled.batch_size
     aug = tp.augment_for(model_id)
     ds_train = make_dataset(train.images, train.labels, train.core_boxes(), batch_size=batch, seed=tp.seed,
@@ -137,7 +141,8 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     result.metrics = metrics
     log.info("%s fold %d: test accuracy %.4f, macro F1 %.4f (%.1f s training) -> %s", model_id, fold,
              metrics["test_accuracy"], metrics["test_macro_f1"], train_seconds, out)
-    keras.backend.clear_session()
+    if cache is None:
+        keras.backend.clear_session()
     return result
 
 
@@ -188,15 +193,19 @@ def model_requirements() -> list[str]:
 
 @click.command("train")
 @click.option("--model", "model_id", required=True, help="Network id, e.g. weinet (see `fer-xai models`).")
-@click.option("--fold", type=int, required=True, help="Held-out test fold (1-based).")
+@click.option("--fold", type=int, default=None,
+              help="Held-out test fold (1-based); default: every fold of train.folds, one after another.")
 @click.option("--epochs", type=int, default=None, help="Override the network's epochs for this run only.")
 @click.option("--no-mlflow", is_flag=True, help="Do not track or register (files only).")
 @click.pass_obj
-def cli(obj, model_id: str, fold: int, epochs: int | None, no_mlflow: bool) -> None:
-    """Train one network on all folds but FOLD and test it on FOLD."""
+def cli(obj, model_id: str, fold: int | None, epochs: int | None, no_mlflow: bool) -> None:
+    """Train one network on all folds but FOLD and test it on FOLD (default: each fold in turn)."""
     params: Params = obj.params
-    if fold not in range(1, params.split.n_folds + 1):
+    if fold is not None and fold not in range(1, params.split.n_folds + 1):
         raise click.ClickException(f"--fold {fold}: folds are 1..{params.split.n_folds}")
-    res = train_one(params, model_id, fold, epochs=epochs or None, use_mlflow=not no_mlflow)
-    click.echo(json.dumps({"model": model_id, "fold": fold, "test_accuracy": res.metrics["test_accuracy"],
-                           "run_id": res.run_id, "version": res.model_version}))
+    folds = [fold] if fold is not None else list(params.train.folds)
+    cache = NetworkCache()  # the network is built and traced once for all these folds
+    for k in folds:
+        res = train_one(params, model_id, k, epochs=epochs or None, use_mlflow=not no_mlflow, cache=cache)
+        click.echo(json.dumps({"model": model_id, "fold": k, "test_accuracy": res.metrics["test_accuracy"],
+                               "run_id": res.run_id, "version": res.model_version}))
