@@ -59,6 +59,11 @@ def test_from_scratch_training_outputs_tracking_and_registry(tiny_study):
     mv = fold_model_version("songnet", 1)
     assert mv.tags["fold"] == "1" and mv.tags["pretrained"] == "false"
     assert mv.tags["test_accuracy"] == f"{met['test_accuracy']:.4f}" and mv.run_id == run.info.run_id
+    import mlflow
+
+    sig = mlflow.models.get_model_info("models:/fer-songnet@fold1").signature
+    assert sig.inputs.to_dict()[0]["tensor-spec"] == {"dtype": "float32", "shape": (-1, 32, 32, 1)}
+    assert sig.outputs.to_dict()[0]["tensor-spec"] == {"dtype": "float32", "shape": (-1, 6)}
     model = load_fold_model("songnet", 1)
     from fer_xai.models import load_model
 
