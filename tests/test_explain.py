@@ -188,7 +188,7 @@ def test_explain_new_images_with_a_registered_model(tiny_study, astronaut_gray, 
 
 def test_explain_usage_errors(project):
     res = _invoke(project, "explain", ok=False)
-    assert res.exit_code == 2 and "--model and --fold" in res.output
+    assert res.exit_code == 2 and "pass --model [--fold]" in res.output
     res = _invoke(project, "explain", "--model", "nope", "--fold", "1", ok=False)
     assert res.exit_code == 2 and "unknown" in res.output
     res = _invoke(project, "explain", "--model-uri", "models:/x@fold1", ok=False)

@@ -214,9 +214,13 @@ def test_demo_profile_pipeline_is_train_models_times_folds(proj):
     assert _matrix_stages(proj)["train_folds"] == set(p.train.models)
 
 
-def test_dvc_stage_lists_must_cover_train_models_once(proj):
+def test_dvc_stage_lists_name_each_network_once(proj):
     raw = yaml.safe_load((proj / "params.yaml").read_text())
     raw["train"]["dvc_stages"] = {"per_fold": ["songnet"], "per_network": ["songnet", "weinet"]}
     (proj / "params.yaml").write_text(yaml.safe_dump(raw))
-    with pytest.raises(Exception, match="exactly once"):
+    with pytest.raises(Exception, match=r"\['songnet'\] listed more than once"):
+        load_params(proj / "params.yaml")
+    raw["train"]["dvc_stages"] = {"per_fold": [], "per_network": ["songnet", "nonet"]}
+    (proj / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(Exception, match=r"\['nonet'\] have no entry in train.networks"):
         load_params(proj / "params.yaml")
