@@ -97,9 +97,10 @@ def compile_network(params: Params, model_id: str, cfg: NetworkTrainParams) -> C
 class NetworkCache:
     """One compiled network per process, reset to its freshly built state for every fold.
 
-    Building a network and tracing its train step is paid once per process (MobileNetV3: about
-    25 s of graph tracing on 2 cores), so the folds that ``fer-xai train --model M`` trains one
-    after another reuse the model and its compiled functions. Before each fold every model
+    Building a network and tracing its train step is paid once per process (MobileNetV3: 15-25 s
+    of graph tracing on 2 cores; later folds still spend about 5 s in a partial retrace), so the
+    folds that ``fer-xai train --model M`` trains one after another reuse the model and its
+    compiled functions. Before each fold every model
     variable (weights, batch-norm statistics, dropout seed states) and every optimizer variable
     (step counter, moments) is restored to its value right after the seeded build, which is the
     state a new build gives: a fold trained here equals that fold trained alone (tested).
