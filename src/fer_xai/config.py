@@ -163,10 +163,10 @@ class DvcStagesParams(_Strict):
 
     # train@<model>-<fold>, explain@<model>-<fold>: one process per fold, so an interrupted
     # study loses at most one fold's work (the paper profile: hours per fold).
-    per_fold: tuple[str, ...] | None = None
+    per_fold: tuple[str, ...] = ()
     # train_folds@<model>, explain_folds@<model>: one process trains (explains) every fold of
     # train.folds, paying TensorFlow's start-up (about 10 s) once per network, not per fold (demo).
-    per_network: tuple[str, ...] | None = None
+    per_network: tuple[str, ...] = ()
 
 
 class TrainParams(_Strict):
@@ -208,7 +208,7 @@ class TrainParams(_Strict):
         # Not required to cover train.models exactly: `-S train.models=[...]` for one CLI call
         # must not need the DVC grouping too. A network missing from both lists is not trained by
         # `dvc repro` (evaluate then names its missing results).
-        listed = list(self.dvc_stages.per_fold or ()) + list(self.dvc_stages.per_network or ())
+        listed = [*self.dvc_stages.per_fold, *self.dvc_stages.per_network]
         twice = sorted({m for m in listed if listed.count(m) > 1})
         if twice:
             raise ValueError(f"train.dvc_stages: {twice} listed more than once; each network belongs in "
@@ -412,6 +412,15 @@ class Params(_Strict):
         if bad:
             raise ValueError(f"train.folds {bad} exceed split.n_folds={self.split.n_folds}")
         return self
+
+    def folds_to_run(self, fold: int | None) -> list[int]:
+        """The test folds a per-fold command runs: ``[fold]`` when one is given, else
+        ``train.folds``. ValueError (``--fold K: folds are 1..N``) for a fold that does not exist."""
+        if fold is None:
+            return list(self.train.folds)
+        if fold not in range(1, self.split.n_folds + 1):
+            raise ValueError(f"--fold {fold}: folds are 1..{self.split.n_folds}")
+        return [fold]
 
 
 class ParamsError(ValueError):

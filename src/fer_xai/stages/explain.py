@@ -205,18 +205,18 @@ def cli(obj, model_id, fold, model_uri, images_dir, out, no_mlflow) -> None:
             raise click.UsageError("new-images mode needs --model-uri, --images and --out")
         if not images_dir.is_dir():
             raise click.UsageError(f"--images {images_dir}: not a folder")
-        summary = explain_new_images(params, model_uri, images_dir, out)
+        summaries = [explain_new_images(params, model_uri, images_dir, out)]
     else:
         if not model_id:
             raise click.UsageError("pass --model [--fold] (or --model-uri, --images and --out)")
         if model_id not in params.train.networks:
             raise click.UsageError(f"--model {model_id}: unknown; train.networks has {sorted(params.train.networks)}")
-        if fold is not None and fold not in range(1, params.split.n_folds + 1):
-            raise click.UsageError(f"--fold {fold}: folds are 1..{params.split.n_folds}")
-        for one_fold in ([fold] if fold is not None else list(params.train.folds)):
-            summary = explain_fold(params, model_id, one_fold, use_mlflow=not no_mlflow)
-            click.echo(json.dumps({k: summary[k] for k in summary if k != "settings"}))
-        return
-    click.echo(json.dumps({k: summary[k] for k in summary if k != "settings"}))
+        try:
+            folds = params.folds_to_run(fold)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+        summaries = (explain_fold(params, model_id, k, use_mlflow=not no_mlflow) for k in folds)
+    for summary in summaries:  # printed as each fold finishes
+        click.echo(json.dumps({k: summary[k] for k in summary if k != "settings"}))
 
 

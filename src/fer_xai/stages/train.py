@@ -207,9 +207,10 @@ def model_requirements() -> list[str]:
 def cli(obj, model_id: str, fold: int | None, epochs: int | None, no_mlflow: bool) -> None:
     """Train one network on all folds but FOLD and test it on FOLD (default: each fold in turn)."""
     params: Params = obj.params
-    if fold is not None and fold not in range(1, params.split.n_folds + 1):
-        raise click.ClickException(f"--fold {fold}: folds are 1..{params.split.n_folds}")
-    folds = [fold] if fold is not None else list(params.train.folds)
+    try:
+        folds = params.folds_to_run(fold)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     cache = NetworkCache()  # the network is built and traced once for all these folds
     for k in folds:
         res = train_one(params, model_id, k, epochs=epochs or None, use_mlflow=not no_mlflow, cache=cache)
