@@ -103,7 +103,7 @@ def build_study(root: Path, params: dict, split_folds: bool = True) -> Path:
     paths.repo_root.cache_clear()
     try:
         loaded = load_params(params_file)
-        synth_stage.run(loaded.synth, progress=False)
+        synth_stage.run(loaded, progress=False)
         prepare.run(loaded)
         if split_folds:
             split.run(loaded)

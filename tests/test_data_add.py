@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -198,3 +199,148 @@ def test_parse_options_types():
         "subject_pattern": "[A-Z]+\\d", "manifest": "faces.csv", "label_pattern": "a=b"}
     with pytest.raises(Exception, match="key=value"):
         parse_options(["novalue"])
+
+
+# ----------------------------------------------------- issue 13: no junk left, no garbage registered
+
+REPO = Path(__file__).resolve().parents[1]
+
+# `data add` in a child process that dies (SIGKILL, as on a power cut) right after the copy.
+KILLED_AFTER_COPY = """
+import os, shutil, signal, sys
+real_copytree = shutil.copytree
+def copy_then_die(*args, **kwargs):
+    real_copytree(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+shutil.copytree = copy_then_die
+from fer_xai.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_killed_copy_is_dvc_ignored_and_removed_by_the_next_add(repo, tmp_path, caplog):
+    _dvc_repo(repo)
+    shutil.copy(REPO / ".dvcignore", repo / ".dvcignore")  # the project's own rules
+    src = make_jaffe(tmp_path / "jaffe")
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_COPY, "--params", str(repo / "params.yaml"),
+                             "data", "add", "jaffe", str(src)], cwd=repo, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    raw = repo / "data" / "raw"
+    leftovers = [p for p in raw.iterdir() if p.name.startswith(".jaffe.")]
+    assert len(leftovers) == 1 and leftovers[0].is_dir() and not (raw / "jaffe").exists()
+
+    # DVC's own ignore rules keep the half-copy out of data/raw's hash (prepare's dependency).
+    rel = leftovers[0].relative_to(repo).as_posix()
+    check = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", rel], cwd=repo,
+                           capture_output=True, text=True)
+    assert check.returncode == 0 and rel in check.stdout, f"{rel} not dvc-ignored: {check.stdout}{check.stderr}"
+
+    with caplog.at_level(logging.INFO, logger="fer_xai"):
+        res = run(repo, "add", "jaffe", str(src), "--no-dvc")
+    assert res.exit_code == 0, res.output
+    assert not leftovers[0].exists() and (raw / "jaffe" / "jaffedbase").is_dir()
+    assert f"removed {leftovers[0]}" in caplog.text
+
+
+def test_cleanup_touches_only_this_projects_temp_folders_of_dead_processes(repo, tmp_path, caplog):
+    from fer_xai.stages.data_add import temp_folder
+
+    raw = repo / "data" / "raw"
+    dead = _dead_pid()
+    stale = temp_folder(raw / "old_copy", "new", dead)
+    swapped_out = temp_folder(raw / "ckplus", "old", dead)  # killed between the two renames
+    kept = [
+        temp_folder(raw / "running", "new", os.getpid()),  # a live process
+        raw / f".elsewhere.new-otherhost-{dead}.tmp",       # another host's process
+        raw / f".jaffe.tmp-{dead}",                         # not this pattern
+        raw / f"visible.new-x-{dead}.tmp",                  # not hidden: not ours
+        raw / "notes",
+    ]
+    for folder in (stale, swapped_out, *kept):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "f.txt").write_text("x")
+    (raw / ".faces.validation.json.tmp").write_text("{}")
+
+    with caplog.at_level(logging.INFO, logger="fer_xai"):
+        res = run(repo, "add", "jaffe", str(make_jaffe(tmp_path / "jaffe")), "--no-dvc")
+    assert res.exit_code == 0, res.output
+    assert not stale.exists() and f"removed {stale}" in caplog.text
+    # The previous version of a dataset whose swap was cut short is put back, not deleted.
+    assert not swapped_out.exists() and (raw / "ckplus" / "sub" / "f.txt").is_file()
+    assert f"restored {raw / 'ckplus'}" in caplog.text
+    assert all((folder / "sub" / "f.txt").is_file() for folder in kept)
+    assert (raw / ".faces.validation.json.tmp").is_file()
+
+
+def test_copy_without_usable_images_is_removed_and_not_registered(repo, tmp_path):
+    good = make_jaffe(tmp_path / "good")
+    assert run(repo, "add", "faces", str(good), "--no-dvc").exit_code == 0
+    params_before = (repo / "params.yaml").read_text()
+    # Only images inside __MACOSX/: the source scans fine, but the copy leaves __MACOSX out.
+    bad = tmp_path / "bad"
+    _tiff(bad / "__MACOSX" / "happy" / "S01_a.tiff", 1)
+    _tiff(bad / "__MACOSX" / "sad" / "S02_b.tiff", 2)
+    res = CliRunner().invoke(main, ["--params", str(repo / "params.yaml"), "data", "add", "faces", str(bad),
+                                    "--force", "--no-dvc", "--adapter", "folders", "-o", "label_level=1"])
+    assert res.exit_code != 0
+    assert "'faces'" in res.output and str(bad) in res.output and "no usable image" in res.output
+    raw = repo / "data" / "raw"
+    assert (raw / "faces" / "jaffedbase" / "KA.AN1.39.tiff").is_file(), "the previous copy must stay"
+    assert sorted(p.name for p in raw.iterdir()) == ["faces", "faces.validation.json"]
+    assert (repo / "params.yaml").read_text() == params_before
+
+
+def test_symlink_loop_in_the_source_is_copied_once_and_reported(repo, tmp_path):
+    src = make_jaffe(tmp_path / "jaffe")
+    (src / "jaffedbase" / "loop").symlink_to(src, target_is_directory=True)
+    res = CliRunner().invoke(main, ["--params", str(repo / "params.yaml"), "data", "add", "jaffe", str(src),
+                                    "--no-dvc"])
+    assert res.exit_code == 0, res.output
+    dest = repo / "data" / "raw" / "jaffe"
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.tiff")) == sorted(
+        f"jaffedbase/{p.name}" for p in (src / "jaffedbase").glob("*.tiff"))
+    report = json.loads((repo / "data" / "raw" / "jaffe.validation.json").read_text())
+    assert report["n_images"] == 4 and report["rejections"]["by_reason"]["symlink_loop"] == 1
+    assert [i["path"] for i in report["rejections"]["items"] if i["reason"] == "symlink_loop"] == [
+        str(src / "jaffedbase" / "loop")]
+    assert "symlink_loop" in res.output
+
+
+def _odd_names(root: Path) -> Path:
+    """A folders dataset with one usable and one rejected image whose names are not UTF-8."""
+    _tiff(root / "happy" / "S01_a.tiff", 1)
+    _tiff(root / "sad" / "S02_b.tiff", 2)
+    _tiff(Path(os.fsdecode(os.fsencode(root / "happy") + b"/S03_\xfe.tiff")), 3)
+    _tiff(Path(os.fsdecode(os.fsencode(root) + b"/\xff.tiff")), 4)
+    return root
+
+
+def test_file_names_that_are_not_utf8_are_copied_and_reported_escaped(repo, tmp_path):
+    src = _odd_names(tmp_path / "odd")
+    res = run(repo, "add", "odd", str(src), "--no-dvc")
+    assert res.exit_code == 0, res.output
+    dest = repo / "data" / "raw" / "odd"
+    assert sorted(os.listdir(os.fsencode(dest / "happy"))) == [b"S01_a.tiff", b"S03_\xfe.tiff"]
+    text = (repo / "data" / "raw" / "odd.validation.json").read_text(encoding="utf-8")
+    report = json.loads(text)
+    assert report["n_images"] == 3
+    assert report["rejections"]["items"] == [{"path": "\\xff.tiff", "reason": "unknown_label",
+                                              "detail": "not inside a label folder"}]
+    assert "\\xff.tiff" in res.output
+
+
+def test_names_dvc_cannot_track_are_refused_before_anything_changes(repo, tmp_path):
+    _dvc_repo(repo)
+    src = _odd_names(tmp_path / "odd")
+    res = CliRunner().invoke(main, ["--params", str(repo / "params.yaml"), "data", "add", "odd", str(src)])
+    assert res.exit_code != 0
+    assert "not valid UTF-8" in res.output and "S03_\\xfe.tiff" in res.output and "--no-dvc" in res.output
+    raw = repo / "data" / "raw"
+    assert not raw.exists() or not any(raw.iterdir())
+    assert (repo / "params.yaml").read_text() == PARAMS

@@ -176,7 +176,8 @@ def test_explain_new_images_with_a_registered_model(tiny_study, astronaut_gray, 
     assert list(ex.ids) == ["face.png"] and ex.classes[0] in EXPRESSIONS
     rej = pd.read_csv(out / "rejected.csv")
     assert set(rej["path"]) == {"noise.png", "broken.jpg"}
-    assert (out / "overlays" / "face.png").is_file()
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred["path"]) == ["face.png"] and (out / pred["overlay"][0]).is_file()
 
     only_noise = tmp_path / "noise_only"
     only_noise.mkdir()

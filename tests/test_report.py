@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import warnings
 from html.parser import HTMLParser
 from pathlib import Path
@@ -148,3 +149,35 @@ def test_report_partial_inputs(project):
     assert page.sections["tables"] == "missing" and page.sections["cv"] == "missing"
     assert "Not available" in page.text  # no planted_truth.csv: a real dataset
     assert len(page.images) >= 2
+
+
+@pytest.mark.filterwarnings("ignore:Query string argument")  # SQLite ignores the test's password=
+def test_report_hides_credentials_of_the_tracking_store_and_optuna_storage(project, monkeypatch, caplog, tmp_path):
+    """A password in MLFLOW_TRACKING_URI or tune.storage reaches neither the page, MLflow, nor the log."""
+    import mlflow
+
+    from fer_xai.cli import main
+    from fer_xai.config import load_params
+    from fer_xai.stages.report import run
+
+    (project / "params.yaml").write_text("tune: {storage: 'postgresql://tuner:secret@db.example:5432/optuna'}\n")
+    # A store that works and carries a secret: SQLite ignores the query, the redactor must not.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}?password=secret"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0" * 32)  # an unknown launcher run: warned about, with the URI
+    with caplog.at_level(logging.INFO):
+        res = CliRunner().invoke(main, ["report"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    html = (project / "reports" / "report.html").read_text(encoding="utf-8")
+    assert "postgresql://tuner:***@db.example:5432/optuna" in html and "password=***" in html
+    client = mlflow.MlflowClient(uri)
+    [logged] = client.search_runs([client.get_experiment_by_name("fer-xai").experiment_id])
+    assert "password=***" in caplog.text  # the launcher warning names the store, redacted
+    for where, text in (("html", html), ("output", res.output), ("log", caplog.text),
+                        ("params", repr(logged.data.params)), ("tags", repr(logged.data.tags))):
+        assert "secret" not in text, where
+
+    # A server database as the tracking store: only the page is built (no server here).
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://mlflow:secret@tracking.example/mlflow")
+    page = run(load_params())["html"].read_text(encoding="utf-8")
+    assert "postgresql://mlflow:***@tracking.example/mlflow" in page and "secret" not in page

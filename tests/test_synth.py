@@ -139,8 +139,11 @@ def test_everything_but_the_expression_is_label_independent():
 def test_failed_generation_leaves_previous_output(tmp_path, monkeypatch):
     from fer_xai.synthface import generator
 
+    from fer_xai.outputs import MARKER
+
     out = tmp_path / "synthetic"
     out.mkdir()
+    (out / MARKER).write_text("written by fer-xai synth\n")  # an earlier generation's output
     (out / "keep.txt").write_text("old")
 
     def boom(*a, **k):

@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from .config import Params, ParamsError, load_params
+from .errors import FerXaiError
+from .redact import RedactingFormatter
 
 log = logging.getLogger("fer_xai")
 
@@ -64,15 +66,20 @@ class LazyGroup(click.Group):
         with formatter.section("Stages"):
             formatter.write_dl([(name, helptext) for name, (_, helptext) in STAGES.items()])
 
+    def invoke(self, ctx: click.Context):
+        # Library code raises domain errors; the CLI turns them into one-line errors here, once.
+        try:
+            return super().invoke(ctx)
+        except FerXaiError as exc:
+            raise click.ClickException(str(exc)) from exc
+
 
 def setup_logging(verbosity: int) -> None:
     level = logging.DEBUG if verbosity > 0 else logging.INFO
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    # Any log line, ours or a library's, may carry a store URL with its password.
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("alembic", "urllib3", "matplotlib", "PIL", "git", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -13,7 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .paths import repo_root
+from .outputs import OutputGuard, check_layout, place_reason
+from .paths import repo_root, resolve
 
 
 class _Strict(BaseModel):
@@ -73,6 +74,16 @@ class PrepareParams(_Strict):
     detector_upsample: int = Field(0, ge=0, le=2)
     min_face_px: int = Field(48, ge=8)  # faces whose detection box is smaller are rejected
     min_image_px: int = Field(64, ge=8)  # images with a shorter side are rejected as tiny
+    # Images with more pixels (width x height, read from the header) are rejected as too_large
+    # before decoding; Pillow itself refuses more than ~179 MP (2 x Image.MAX_IMAGE_PIXELS).
+    max_image_pixels: int = Field(100_000_000, ge=4096)
+    # The face detector runs on a copy reduced to this longer side (faces under ~80 px there
+    # are missed); landmarks are then predicted on the working image in the mapped-back box.
+    detect_max_side: int = Field(1024, ge=128)
+    # Working image: larger images are reduced to this longer side first (a JPEG is decoded
+    # straight to gray, at 1/2..1/8 scale from twice this side), bounding memory and warp time;
+    # a face filling even 1/4 of it still has more pixels than the aligned crop.
+    work_max_side: int = Field(4096, ge=256)
     landmarks_source: Literal["dlib", "dataset", "auto"] = "dlib"
     multiple_faces: Literal["reject", "largest"] = "reject"
     contact_sheet_faces: int = Field(36, ge=1)
@@ -413,6 +424,55 @@ class Params(_Strict):
             raise ValueError(f"train.folds {bad} exceed split.n_folds={self.split.n_folds}")
         return self
 
+    @model_validator(mode="after")
+    def _outputs_safe(self) -> "Params":
+        # Caught here so `-S key=value` overrides fail before any stage starts; the stages check
+        # the folder's state (marker, contents) again at run time.
+        for key in ("report.html_name", "report.figures_dir"):
+            name = self.report.html_name if key == "report.html_name" else self.report.figures_dir
+            if not name or Path(name).name != name or name in (".", ".."):
+                raise ValueError(f"{key} must be a plain name under report.out_dir, got {name!r}")
+        raw = resolve(self.data.raw_dir)
+        problems = check_layout(self.output_claims(), raw, "synth.out_dir")
+        # report.out_dir holds other stages' folders (reports/cv, reports/compare): only its place
+        # is checked; its own outputs are html_name and figures_dir.
+        reason = place_reason(resolve(self.report.out_dir), raw, allow_in_raw=False)
+        if reason is not None:
+            problems.append(f"report.out_dir = {resolve(self.report.out_dir)}: {reason}")
+        if problems:
+            raise ValueError("unsafe output paths:\n    " + "\n    ".join(problems))
+        return self
+
+    def output_claims(self) -> dict[str, Path]:
+        """Every path a stage writes (or a store the project keeps), by the key that names it."""
+        root = repo_root()
+        report = resolve(self.report.out_dir)
+        return {
+            "synth.out_dir": resolve(self.synth.out_dir),
+            "prepare.out_dir": resolve(self.prepare.out_dir),
+            "split.out_file": resolve(self.split.out_file),
+            "train.out_dir": resolve(self.train.out_dir),
+            "evaluate.out_dir": resolve(self.evaluate.out_dir),
+            "explain.out_dir": resolve(self.explain.out_dir),
+            "masks.out_dir": resolve(self.masks.out_dir),
+            "heatmaps.out_dir": resolve(self.heatmaps.out_dir),
+            "compare.out_dir": resolve(self.compare.out_dir),
+            "report.html_name": report / self.report.html_name,
+            "report.figures_dir": report / self.report.figures_dir,
+            "tune.out_dir": resolve(self.tune.out_dir),
+            "metrics (DVC metrics files)": root / "metrics",
+            "mlflow (tracking store)": root / "mlflow.db",
+            "mlflow (artifact store)": root / "mlartifacts",
+        }
+
+    def output_guard(self, stage: str, key: str | None = None) -> OutputGuard:
+        """The guard of ``stage``'s output folders; ``key`` names where the path came from
+        (default ``<stage>.out_dir``). Every other stage's output is protected from it."""
+        claims = self.output_claims()
+        others = {k: p for k, p in claims.items() if k.split(".", 1)[0] != stage}
+        return OutputGuard(owner=stage, key=key or f"{stage}.out_dir", others=others,
+                           raw_dir=resolve(self.data.raw_dir), allow_in_raw=stage == "synth")
+
     def folds_to_run(self, fold: int | None) -> list[int]:
         """The test folds a per-fold command runs: ``[fold]`` when one is given, else
         ``train.folds``. ValueError (``--fold K: folds are 1..N``) for a fold that does not exist."""
@@ -472,6 +532,7 @@ def load_params(path: str | os.PathLike | None = None, overrides: list[str] | tu
     except ValidationError as exc:
         lines = [f"{path}: invalid parameters:"]
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {loc}: {err['msg']}")
+            loc = ".".join(str(p) for p in err["loc"]) or "params"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {loc}: {msg}")
         raise ParamsError("\n".join(lines)) from exc

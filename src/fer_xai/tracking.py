@@ -3,6 +3,12 @@
 Default store: ``sqlite:///<repo>/mlflow.db`` with artifacts under ``<repo>/mlartifacts``;
 ``MLFLOW_TRACKING_URI`` overrides it. The store is never a DVC output: runs accumulate
 across ``dvc repro`` calls the way an experiment log should.
+
+Liveness: a stage run carries its pid, host and pid namespace, and a heartbeat tag (UNIX time)
+that a daemon thread refreshes every ``FER_XAI_HEARTBEAT_INTERVAL_S`` seconds (default 30). The
+next stage, on any host, marks a RUNNING run FAILED when its process is gone: at once when it ran
+in this host's pid namespace and the pid is dead, otherwise once its heartbeat is older than
+``FER_XAI_HEARTBEAT_TIMEOUT_S`` (default 600).
 """
 
 from __future__ import annotations
@@ -13,16 +19,28 @@ import logging
 import os
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .paths import repo_root
+from .redact import redact, redact_uri
 
 log = logging.getLogger(__name__)
 
 _PID_TAG = "fer_xai.pid"
 _HOST_TAG = "fer_xai.host"
+_PIDNS_TAG = "fer_xai.pid_namespace"
+_HEARTBEAT_TAG = "fer_xai.heartbeat"
+
+# The timeout spans many intervals so that a slow store or a busy machine does not fail a live
+# run, and minutes of clock skew between hosts (the heartbeat is the writer's clock, its age the
+# reader's) do not either.
+HEARTBEAT_INTERVAL_S = 30.0
+HEARTBEAT_TIMEOUT_S = 600.0
+_HEARTBEAT_JOIN_S = 10.0  # a beat stuck in a store's retries must not hold up the stage's end
 
 
 def tracking_uri() -> str:
@@ -38,6 +56,9 @@ def configure(experiment: str) -> str:
     import mlflow
 
     uri = tracking_uri()
+    if redact_uri(uri) != uri:
+        # MLflow prints "View run ... at <tracking URI>" itself, credentials included.
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     exp = mlflow.get_experiment_by_name(experiment)
@@ -73,20 +94,62 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _pid_namespace() -> str:
+    """This process's pid namespace, e.g. ``pid:[4026531836]``; "" where there is none to read.
+
+    Containers that share the host's name (``docker run --network host``) have pids of their own."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _seconds(env_var: str, default: float) -> float:
+    return float(os.environ.get(env_var) or default)
+
+
+def _liveness_tags() -> dict[str, str]:
+    return {_PID_TAG: str(os.getpid()), _HOST_TAG: socket.gethostname(), _PIDNS_TAG: _pid_namespace(),
+            _HEARTBEAT_TAG: f"{time.time():.3f}"}
+
+
+def _in_this_pid_space(tags: Mapping[str, str]) -> bool:
+    # Runs without the namespace tag came from older code, which compared hosts only.
+    ns = _pid_namespace()
+    return tags.get(_HOST_TAG) == socket.gethostname() and tags.get(_PIDNS_TAG, ns) == ns
+
+
+def _orphan_reason(tags: Mapping[str, str], now: float, timeout: float) -> str | None:
+    """Why the process of a RUNNING run is gone, or None while it may still be running.
+
+    A pid tells at once, but only in this host's pid namespace; elsewhere a stale heartbeat is the
+    only evidence. A run without a heartbeat (written by older code) is never failed on age alone:
+    nothing tells a long stage on another host from a dead one.
+    """
+    pid = tags.get(_PID_TAG, "")
+    if _in_this_pid_space(tags) and pid.isdigit() and not _pid_alive(int(pid)):
+        return "process died while running"
+    try:
+        age = now - float(tags[_HEARTBEAT_TAG])
+    except (KeyError, ValueError):
+        return None
+    if age > timeout:
+        return f"no heartbeat for {age:.0f} s (timeout {timeout:.0f} s, FER_XAI_HEARTBEAT_TIMEOUT_S)"
+    return None
+
+
 def fail_orphaned_runs(experiment_id: str) -> int:
-    """Mark RUNNING runs of dead processes on this host FAILED (an interrupted stage left them)."""
+    """Mark RUNNING runs whose process is gone FAILED (an interrupted stage left them)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    host = socket.gethostname()
+    now, timeout = time.time(), _seconds("FER_XAI_HEARTBEAT_TIMEOUT_S", HEARTBEAT_TIMEOUT_S)
     count = 0
     for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
-        tags = run.data.tags
-        if tags.get(_HOST_TAG) != host or not tags.get(_PID_TAG, "").isdigit():
-            continue
-        if not _pid_alive(int(tags[_PID_TAG])):
+        reason = _orphan_reason(run.data.tags, now, timeout)
+        if reason:
             client.set_terminated(run.info.run_id, status="FAILED")
-            client.set_tag(run.info.run_id, "fer_xai.failure", "process died while running")
+            client.set_tag(run.info.run_id, "fer_xai.failure", reason)
             count += 1
     if count:
         log.warning("marked %d orphaned RUNNING run(s) as FAILED", count)
@@ -120,7 +183,7 @@ def launcher_tags(exp_id: str) -> dict[str, str]:
     try:
         launcher_exp = MlflowClient().get_run(launcher).info.experiment_id
     except Exception as exc:  # noqa: BLE001 - a missing/foreign run must not stop the stage
-        log.warning("MLFLOW_RUN_ID=%s: not found in %s (%s); not linked", launcher, tracking_uri(), exc)
+        log.warning("MLFLOW_RUN_ID=%s: not found in %s (%s); not linked", launcher, redact_uri(tracking_uri()), exc)
         return {}
     if launcher_exp == exp_id:
         log.info("stage run nested under the mlflow run entry point's run %s", launcher)
@@ -128,6 +191,42 @@ def launcher_tags(exp_id: str) -> dict[str, str]:
     log.info("mlflow run entry point's run %s is in experiment %s, the stage's in %s: linked by tag "
              "fer_xai.launcher_run_id (pass --experiment-name to nest it)", launcher, launcher_exp, exp_id)
     return {"fer_xai.launcher_run_id": launcher}
+
+
+def _beat(client: Any, run_id: str, interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        try:
+            client.set_tag(run_id, _HEARTBEAT_TAG, f"{time.time():.3f}")
+        except Exception as exc:  # noqa: BLE001 - a store briefly away must not stop the stage
+            log.warning("run %s: heartbeat not written (%s); next try in %g s", run_id, exc, interval)
+
+
+@contextlib.contextmanager
+def heartbeat(run_id: str) -> Iterator[None]:
+    """Refresh the run's heartbeat tag from a daemon thread while the block runs."""
+    from mlflow.tracking import MlflowClient
+
+    stop = threading.Event()
+    interval = _seconds("FER_XAI_HEARTBEAT_INTERVAL_S", HEARTBEAT_INTERVAL_S)
+    thread = threading.Thread(target=_beat, args=(MlflowClient(), run_id, interval, stop),
+                              name=f"fer_xai-heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(_HEARTBEAT_JOIN_S)
+
+
+@contextlib.contextmanager
+def live_run(run_name: str, tags: Mapping[str, str], nested: bool = False) -> Iterator[Any]:
+    """``mlflow.start_run`` with the liveness tags and a heartbeat while the block runs, so that
+    the run is marked FAILED by a later stage if its process dies (tags redacted)."""
+    import mlflow
+
+    all_tags = redact({**_liveness_tags(), **tags})
+    with mlflow.start_run(run_name=run_name, nested=nested, tags=all_tags) as run, heartbeat(run.info.run_id):
+        yield run
 
 
 @contextlib.contextmanager
@@ -144,6 +243,7 @@ def stage_run(
     child of the entry point's run instead of resuming it: the ``main`` entry point runs many
     stages (``dvc repro``), each with its own params, and the entry point's run may live in
     another experiment (``mlflow run`` without ``--experiment-name`` uses the default one).
+    Params and tags are logged with credentials in URIs hidden (``fer_xai.redact``).
     """
     import mlflow
 
@@ -152,12 +252,11 @@ def stage_run(
     all_tags = {
         "fer_xai.stage": stage,
         "mlflow.source.git.commit": git_commit(),
-        _PID_TAG: str(os.getpid()),
-        _HOST_TAG: socket.gethostname(),
         **launcher_tags(exp_id),
         **(tags or {}),
     }
-    with mlflow.start_run(run_name=run_name or stage, tags=all_tags) as run:
+    with live_run(run_name or stage, all_tags) as run:
         if params:
-            mlflow.log_params(flatten(params))
+            # Redacted before flattening: a truncated list must not cut a URI short of its '@'.
+            mlflow.log_params(flatten(redact(params)))
         yield run

@@ -23,12 +23,30 @@ Rejection reasons used across adapters:
 ``ambiguous_label``  a file name that carries two different expression words
 ``empty_sequence``   a sequence folder with no frames
 ``not_in_norms``     a WSEFEP image that the norms sheet does not list
+``symlink_loop``     a folder symlink back to an enclosing folder (not walked again)
+``repeated_folder``  a second symlink to a folder already walked (its files are listed once)
+
+Reasons added by ``prepare`` (``rejected.csv``, stage ``prepare`` unless noted):
+
+``missing``, ``empty_file``, ``not_an_image``, ``corrupt``, ``bad_shape``
+                     the file cannot be decoded into a grayscale image
+``too_large``        more pixels than ``prepare.max_image_pixels`` (or Pillow's bomb limit), read
+                     from the header, so the image is never decoded
+``too_small``        the shorter side is under ``prepare.min_image_px``
+``no_face``, ``multiple_faces``, ``face_too_small``
+                     what the face detector found (``multiple_faces`` unless
+                     ``prepare.multiple_faces: largest``)
+``no_landmarks``, ``bad_landmarks``
+                     ``landmarks_source: dataset`` without usable dataset landmarks
+``bad_mask``         a mask that cannot be read or does not match its image's size
+``duplicate_row``    (stage ``scan``) the same file listed twice by the adapter
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,13 +264,80 @@ def is_quiet_file(path: Path) -> bool:
     )
 
 
-def walk_files(root: Path) -> list[Path]:
-    """All regular files below ``root`` (following a symlinked root), sorted, hidden dirs skipped."""
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match) -> str:
+    code = ord(match.group())
+    # os.fsdecode maps each byte of a file name that is not UTF-8 to U+DC80..U+DCFF: show the byte.
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def display_name(path: str | os.PathLike) -> str:
+    """``path`` as UTF-8-encodable text: bytes of a file name that are not UTF-8 (which Python
+    keeps as lone surrogates) become ``\\xNN`` escapes, any other lone surrogate ``\\uNNNN``, so
+    terminals, CSV, parquet, JSON and YAML never fail on them."""
+    return _SURROGATE.sub(_escape_surrogate, os.fspath(path))
+
+
+class SeenFolders:
+    """The folders a walk has entered, by ``(st_dev, st_ino)``.
+
+    Following symlinks, a folder can be reached twice: through a loop back to an enclosing
+    folder (``os.walk``/``shutil.copytree`` would then repeat its files until the path is too
+    long and fail) or through a second link. :meth:`repeats` names the sub-folders to skip and
+    records each as a rejection, so every file is listed once and every repeat reported once.
+    """
+
+    def __init__(self, root: Path):
+        self.first: dict[tuple[int, int], Path] = {}
+        self.rejections: list[Rejection] = []
+        self._seen(Path(root))
+
+    def _seen(self, path: Path) -> Path | None:
+        """The path under which the folder ``path`` was first entered; None if it is new (or
+        not a folder)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        first = self.first.setdefault((st.st_dev, st.st_ino), path)
+        return None if first == path else first
+
+    def repeats(self, folder: str | os.PathLike, names: list[str]) -> set[str]:
+        """Of the entries ``names`` of ``folder``: remember the new sub-folders, return (and
+        record as rejections) those already entered under another path."""
+        skipped = set()
+        for name in sorted(names):
+            path = Path(folder) / name
+            first = self._seen(path)
+            if first is None:
+                continue
+            skipped.add(name)
+            if path.is_relative_to(first):
+                self.rejections.append(Rejection(str(path), "symlink_loop", f"links back to {first}"))
+            else:
+                self.rejections.append(Rejection(str(path), "repeated_folder", f"same folder as {first}"))
+        return skipped
+
+
+def walk_files(root: Path, result: ScanResult | None = None) -> list[Path]:
+    """All regular files below ``root`` (following symlinks), sorted, hidden dirs skipped.
+
+    A folder reached again through a symlink is walked once; with ``result`` each repeat is
+    recorded there (``symlink_loop`` / ``repeated_folder``)."""
+    seen = SeenFolders(root)
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        visible = [d for d in dirnames if not d.startswith(".")]
+        skipped = seen.repeats(dirpath, visible)
+        dirnames[:] = sorted(d for d in visible if d not in skipped)
         for fn in sorted(filenames):
             out.append(Path(dirpath) / fn)
+    if result is not None:
+        result.rejections.extend(seen.rejections)
     return out
 
 
@@ -260,7 +345,7 @@ def iter_images(root: Path, result: ScanResult | None = None) -> list[Path]:
     """Image files below ``root``; other files are rejected (``not_an_image``) or quietly
     counted (documentation, hidden files) when ``result`` is given."""
     images = []
-    for p in walk_files(root):
+    for p in walk_files(root, result):
         if is_image_name(p):
             images.append(p)
         elif result is not None:

@@ -21,11 +21,14 @@
              root when that folder is not a label, else ``subject_pattern`` on the file stem
              with the label words removed. Not used by auto-detection (too permissive).
 
-``csv``      a manifest (option ``manifest``, default ``manifest.csv`` in the root) with
-             columns ``path,subject,label`` (paths relative to the manifest's folder or
-             absolute), optional ``landmarks`` (a text file of 68 ``x y`` rows, same relative
-             rule) and ``mask`` (a mask image); every other column is kept in ``meta``
-             (numbers converted). The embedded synthetic dataset is written in this layout.
+``csv``      a manifest (option ``manifest``, default ``manifest.csv``, relative to the root)
+             with columns ``path,subject,label`` (paths relative to the manifest's folder),
+             optional ``landmarks`` (a text file of 68 ``x y`` rows, same relative rule) and
+             ``mask`` (a mask image); every other column is kept in ``meta`` (numbers
+             converted). The manifest and every path in it must stay inside the root (no
+             absolute paths, no ``..`` leading out): DVC versions only the dataset folder, so
+             anything outside it would be read unversioned (:class:`ManifestError`). The
+             embedded synthetic dataset is written in this layout.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ class FoldersAdapter(Adapter):
             raise AdapterOptionError(f"adapter '{self.name}': subject_source must be 'name' or 'path'")
         rx = compile_pattern(self.name, "subject_pattern", opts["subject_pattern"], "subject")
         level = opts["label_level"]
-        for path in walk_files(root):
+        for path in walk_files(root, result):
             rel = path.relative_to(root)
             if not is_image_name(path):
                 _handle_non_image(path, result)
@@ -176,7 +179,7 @@ class TokensAdapter(Adapter):
         if opts["subject_source"] not in ("auto", "name", "path"):
             raise AdapterOptionError(f"adapter '{self.name}': subject_source must be auto, name or path")
         rx = compile_pattern(self.name, "subject_pattern", opts["subject_pattern"], "subject")
-        for path in walk_files(root):
+        for path in walk_files(root, result):
             rel = path.relative_to(root)
             if not is_image_name(path):
                 _handle_non_image(path, result)
@@ -219,6 +222,26 @@ class TokensAdapter(Adapter):
 REQUIRED_COLUMNS = ("path", "subject", "label")
 
 
+class ManifestError(LayoutError):
+    """The manifest, or a path in one of its rows, lies outside the dataset folder. A
+    LayoutError, so ``data add`` and ``prepare`` report it like any layout problem."""
+
+    def __init__(self, where: str, problem: str):
+        ValueError.__init__(self, f"{where}: {problem}")  # not LayoutError's "layouts tried" text
+        self.root, self.tried, self.requested = where, {}, None
+
+
+def _path_inside(root: Path, base: Path, value: str) -> Path:
+    """``value`` relative to ``base``, normalised; ValueError when it is absolute or leads out of
+    ``root`` (compared lexically: the copy in data/raw keeps the names, not the symlinks)."""
+    if Path(value).is_absolute():
+        raise ValueError(f"{value!r} is an absolute path; give it relative to {base}")
+    path = Path(os.path.normpath(base / value))
+    if not path.is_relative_to(root):
+        raise ValueError(f"{value!r} is outside the dataset folder {root}")
+    return path
+
+
 def _convert(value: str) -> Any:
     s = value.strip()
     if s == "":
@@ -235,7 +258,7 @@ class CsvAdapter(Adapter):
     name = "csv"
     layout = "a manifest.csv with columns path,subject,label[,landmarks,mask,...] in the root"
     option_defaults = {
-        "manifest": ("manifest.csv", "manifest file, relative to the root or absolute"),
+        "manifest": ("manifest.csv", "manifest file, relative to the root"),
     }
 
     @staticmethod
@@ -258,8 +281,18 @@ class CsvAdapter(Adapter):
         return header is not None and all(c in header for c in REQUIRED_COLUMNS)
 
     def _scan(self, root: Path, dataset: str, opts: dict[str, Any], result: ScanResult) -> None:
-        manifest = self.manifest_path(root, opts["manifest"])
+        try:
+            manifest = _path_inside(root, root, opts["manifest"])
+        except ValueError as exc:
+            raise ManifestError(f"adapter '{self.name}' option manifest", str(exc)) from None
         base = manifest.parent
+
+        def row_path(lineno: int, value: str) -> Path:
+            try:
+                return _path_inside(root, base, value)
+            except ValueError as exc:
+                raise ManifestError(f"{manifest}: row {lineno}", str(exc)) from None
+
         seen: set[Path] = set()
         with manifest.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -274,7 +307,7 @@ class CsvAdapter(Adapter):
                 if not row.get("path"):
                     result.reject(where, "missing_file", "empty path")
                     continue
-                path = _resolve(base, row["path"])
+                path = row_path(lineno, row["path"])
                 if path in seen:
                     result.reject(path, "duplicate_row", where)
                     continue
@@ -295,14 +328,14 @@ class CsvAdapter(Adapter):
                     continue
                 landmarks = None
                 if row.get("landmarks"):
-                    lm_path = _resolve(base, row["landmarks"])
+                    lm_path = row_path(lineno, row["landmarks"])
                     try:
                         landmarks = read_landmarks_txt(lm_path)
                     except ValueError as exc:
                         result.reject(lm_path, "bad_landmarks", str(exc)[:120])
                 mask_path = None
                 if row.get("mask"):
-                    mp = _resolve(base, row["mask"])
+                    mp = row_path(lineno, row["mask"])
                     if mp.is_file():
                         mask_path = mp
                     else:
@@ -312,8 +345,3 @@ class CsvAdapter(Adapter):
                 result.records.append(RawRecord(dataset=dataset, subject=subject, label=label,
                                                 path=path, landmarks=landmarks, mask_path=mask_path,
                                                 meta=meta))
-
-
-def _resolve(base: Path, value: str) -> Path:
-    p = Path(value)
-    return p if p.is_absolute() else Path(os.path.normpath(base / p))

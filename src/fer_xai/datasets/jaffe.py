@@ -36,7 +36,7 @@ class JaffeAdapter(Adapter):
         return hits > 0 and hits * 2 >= len(images)
 
     def _scan(self, root: Path, dataset: str, opts: dict[str, Any], result: ScanResult) -> None:
-        for path in walk_files(root):
+        for path in walk_files(root, result):
             if not is_image_name(path):
                 result.bump("ignored_files")
                 continue

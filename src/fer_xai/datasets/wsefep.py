@@ -176,7 +176,7 @@ class WsefepAdapter(Adapter):
             result.reject(norms, "bad_label_file", str(exc)[:120])
             return
         index: dict[str, Path] = {}
-        for p in walk_files(root):
+        for p in walk_files(root, result):
             if is_image_name(p):
                 if p.name.lower() in index:  # same picture in two folders: keep the first
                     result.reject(p, "duplicate_row", f"same name as {index[p.name.lower()]}")

@@ -41,16 +41,29 @@ class CropGeometry:
     top_iod: float  # eye line sits this many IODs below the crop's top edge
 
 
-def detect_face(gray: np.ndarray, upsample: int, min_face_px: int, multiple: str) -> Detection:
-    """The dlib HOG (frontal) detector; zero or several faces are errors unless told otherwise."""
-    rects, scores, _ = dlib_models.detector().run(gray, upsample, 0.0)
+def detect_face(gray: np.ndarray, upsample: int, min_face_px: int, multiple: str,
+                max_side: int | None = None) -> Detection:
+    """The dlib HOG (frontal) detector; zero or several faces are errors unless told otherwise.
+
+    An image longer than ``max_side`` is searched on a copy reduced to it (HOG cost grows with
+    the pixel count, and a large face gains nothing from it); the box is mapped back to ``gray``.
+    """
+    small = gray
+    if max_side is not None and max(gray.shape) > max_side:
+        f = max_side / max(gray.shape)
+        small = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
+                           interpolation=cv2.INTER_AREA)
+    rects, scores, _ = dlib_models.detector().run(small, upsample, 0.0)
     if len(rects) == 0:
         raise FaceError("no_face", "dlib HOG detector found no face")
     order = sorted(range(len(rects)), key=lambda i: -rects[i].area())
     if len(rects) > 1 and multiple == "reject":
         raise FaceError("multiple_faces", f"{len(rects)} faces found")
     r = rects[order[0]]
-    box = (int(r.left()), int(r.top()), int(r.right()), int(r.bottom()))
+    kx, ky = gray.shape[1] / small.shape[1], gray.shape[0] / small.shape[0]
+    # Pixel-centre convention, as cv2.resize: x_full = (x_small + 0.5) * k - 0.5.
+    box = (round((r.left() + 0.5) * kx - 0.5), round((r.top() + 0.5) * ky - 0.5),
+           round((r.right() + 0.5) * kx - 0.5), round((r.bottom() + 0.5) * ky - 0.5))
     if min(box[2] - box[0], box[3] - box[1]) < min_face_px:
         raise FaceError("face_too_small", f"face box {box[2] - box[0]}x{box[3] - box[1]} px < {min_face_px}")
     return Detection(box=box, score=float(scores[order[0]]), n_faces=len(rects))
@@ -125,8 +138,13 @@ def align_face(
     min_face_px: int = 48,
     multiple: str = "reject",
     mask: np.ndarray | None = None,
+    detect_max_side: int | None = None,
 ) -> AlignedFace:
-    """Detect (unless the dataset's landmarks are used), landmark, align and crop one face."""
+    """Detect (unless the dataset's landmarks are used), landmark, align and crop one face.
+
+    With ``detect_max_side`` the detector sees a reduced copy (:func:`detect_face`), but the
+    landmarks are predicted on ``gray`` itself, in the mapped-back box: their precision is that
+    of the full image, and alignment and crop use it too."""
     use_dataset = landmarks_source == "dataset" or (
         landmarks_source == "auto" and dataset_landmarks is not None
     )
@@ -138,7 +156,7 @@ def align_face(
             raise FaceError("bad_landmarks", f"dataset landmarks have shape {lm.shape}")
         score, source = float("nan"), "dataset"
     else:
-        det = detect_face(gray, upsample, min_face_px, multiple)
+        det = detect_face(gray, upsample, min_face_px, multiple, max_side=detect_max_side)
         lm = predict_landmarks(gray, det.box)
         score, source = det.score, "dlib"
     matrix = alignment_matrix(lm, geom)

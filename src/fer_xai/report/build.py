@@ -450,6 +450,7 @@ def provenance_section(params: Params, include_params: bool) -> Section:
     from importlib.metadata import PackageNotFoundError, version
 
     from ..provenance import data_version
+    from ..redact import redact, redact_uri
     from ..tracking import git_commit, tracking_uri
 
     s = Section("provenance", "Provenance")
@@ -467,7 +468,7 @@ def provenance_section(params: Params, include_params: bool) -> Section:
         ("DVC data version (prepared faces + folds)", dv),
         ("dvc.lock", "present" if lock.is_file() else "absent (outputs not produced by `dvc repro`)"),
         ("datasets", ", ".join(d.name for d in params.data.datasets)),
-        ("MLflow tracking", f"{tracking_uri()} (experiment {params.tracking.experiment})"),
+        ("MLflow tracking", f"{redact_uri(tracking_uri())} (experiment {params.tracking.experiment})"),
         ("fer-xai version", ver),
         ("generated", _now()),
     ]})
@@ -475,8 +476,8 @@ def provenance_section(params: Params, include_params: bool) -> Section:
     if include_params:
         import yaml
 
-        s.add({"kind": "details", "summary": "Parameters (params.yaml as loaded, with defaults)",
-               "blocks": [_text(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False), "pre")]})
+        s.add({"kind": "details", "summary": "Parameters (params.yaml as loaded, with defaults; URL passwords hidden)",
+               "blocks": [_text(yaml.safe_dump(redact(params.model_dump(mode="json")), sort_keys=False), "pre")]})
     return s
 
 

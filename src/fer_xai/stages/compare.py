@@ -31,7 +31,8 @@ from ..compare.similarity import expression_similarity
 from ..compare.tables import best_worst, best_worst_markdown, frame_markdown, paper_table
 from ..compare.threshold_free import fold_bootstrap, threshold_free_metrics
 from ..config import CompareParams, Params
-from ..paths import metrics_path, resolve, staged_dir, write_json_atomic
+from ..outputs import OutputGuard, staged_dir
+from ..paths import metrics_path, resolve, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,12 @@ def compare_published(
     masks_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     params: CompareParams | None = None,
+    guard: OutputGuard | None = None,
 ) -> dict[str, Any]:
     """Run the whole comparison on published-layout files and write the results to ``out_dir``.
+
+    ``out_dir`` is replaced atomically and only if ``guard`` allows it (default: a folder this
+    function wrote, or an empty or new one).
 
     Files written: ``ekman_metrics.csv`` (model,fold,expression,iou,f1,precision,recall),
     ``ekman_table.csv`` (model,expression,iou,f1,precision,recall with ``Avg`` rows),
@@ -66,8 +71,13 @@ def compare_published(
     ``networks``, ``expressions``, ``summary`` and ``files`` (list of written paths).
     """
     params = params or CompareParams()
+    guard = guard or OutputGuard(owner="compare", key="out_dir")
+    out = guard.check(Path(out_dir))
     data = load_published(heatmaps_dir, masks_dir)
-    return run_comparison(data, out_dir, params)
+    with staged_dir(out, guard) as tmp:
+        result = run_comparison(data, tmp, params)
+    result["files"] = [out / Path(f).relative_to(tmp) for f in result["files"]]
+    return result
 
 
 def run_comparison(
@@ -235,6 +245,8 @@ def compare_pipeline(params: Params) -> dict[str, Any]:
     """
     cp = params.compare
     hm_dir, masks_dir, out = pipeline_dirs(params)
+    guard = params.output_guard("compare")
+    guard.check(out)
     if not hm_dir.is_dir():
         raise CompareInputError(f"{hm_dir}: heatmaps folder not found; run `fer-xai heatmaps` "
                                 "(or `dvc repro heatmaps`) first, or set compare.heatmaps_dir")
@@ -251,7 +263,7 @@ def compare_pipeline(params: Params) -> dict[str, Any]:
     if not per_image.counts:
         log.warning("%s: no per-image maps; IoU/F1 intervals resample the folds instead of the images",
                     std_dir)
-    with staged_dir(out) as tmp:
+    with staged_dir(out, guard) as tmp:
         result = run_comparison(data, tmp, cp, per_image)
     result["files"] = [out / Path(f).relative_to(tmp) for f in result["files"]]
     result["model_ids"] = _model_ids(data.networks, per_image)
@@ -452,7 +464,8 @@ def cli(obj, heatmaps_dir: Path | None, masks_dir: Path | None, out_dir: Path | 
         )
     params, experiment = _resolve_params(obj)
     try:
-        result = compare_published(heatmaps_dir, masks_dir, out_dir, params)
+        result = compare_published(heatmaps_dir, masks_dir, resolve(out_dir), params,
+                                   obj.params.output_guard("compare", "--out"))
     except CompareInputError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_averages(result)

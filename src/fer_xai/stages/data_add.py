@@ -7,6 +7,15 @@ half-written on failure), writes ``<data.raw_dir>/NAME.validation.json`` (counts
 subject, content duplicates, rejections), prints a summary, runs ``dvc add`` on the copy and
 registers ``{name, adapter, options}`` under ``data.datasets`` in ``params.yaml`` (comments kept).
 
+The temporary folders are ``.NAME.new-HOST-PID.tmp`` (the copy being made) and
+``.NAME.old-HOST-PID.tmp`` (the previous version during a ``--force`` swap). ``.dvcignore``'s
+``**/.*.tmp`` keeps them out of DVC's hash of ``data/raw`` (a ``prepare`` dependency), and the
+next ``data add`` removes those of dead processes of this host (or puts a swapped-out previous
+version back). The copy is re-scanned before it is renamed into place: a copy without usable
+images (or, when DVC will track it, with file names DVC cannot store) is removed again and
+nothing is registered. Folders reached twice through symlinks (loops) are copied once and
+listed in the report.
+
 ``fer-xai data validate NAME`` re-checks a dataset already in place; ``fer-xai data adapters``
 lists the adapters, their layouts and options.
 """
@@ -20,9 +29,11 @@ import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +44,12 @@ from ..datasets import (
     ADAPTERS,
     AdapterOptionError,
     LayoutError,
+    Rejection,
     ScanResult,
     detect_adapter,
     get_adapter,
 )
+from ..datasets.base import SeenFolders, display_name
 from ..labels import EXPRESSIONS, NEUTRAL
 from ..paths import repo_root, resolve, write_json_atomic
 
@@ -45,6 +58,14 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _COPY_IGNORE = shutil.ignore_patterns(".git", ".dvc", "__MACOSX", ".DS_Store", "Thumbs.db")
 MAX_LISTED_REJECTIONS = 1000
+
+# Temporary folders next to the dataset: .NAME.{new,old}-HOST-PID.tmp. The host is part of the
+# name so that a data/raw shared between machines (or containers) is only cleaned by the host
+# whose process IDs the name refers to.
+_HOST = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname().split(".")[0]) or "localhost"
+_TEMP_NAME = re.compile(r"^\.(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)"  # a dataset name (see _NAME)
+                        r"\.(?P<kind>new|old)-(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.tmp$")
+MAX_LISTED_NAMES = 5
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -121,7 +142,7 @@ def build_report(scan: ScanResult, dataset: str, root: Path, options: dict[str, 
         warnings.append("a single subject: subject-grouped folds are impossible")
     if scan.rejections:
         warnings.append(f"{len(scan.rejections)} file(s) rejected while scanning")
-    return {
+    return _printable({
         "dataset": dataset,
         "adapter": scan.adapter,
         "options": options,
@@ -148,7 +169,19 @@ def build_report(scan: ScanResult, dataset: str, root: Path, options: dict[str, 
         },
         "info": scan.info,
         "warnings": warnings,
-    }
+    })
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every string through :func:`display_name`: a file name that is not UTF-8
+    would otherwise break the terminal, or JSON readers that reject lone surrogates."""
+    if isinstance(value, str):
+        return display_name(value)
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable(v) for v in value]
+    return value
 
 
 def print_summary(report: dict[str, Any]) -> None:
@@ -198,14 +231,50 @@ def _scan(root: Path, dataset: str, adapter: str, options: dict[str, Any]) -> Sc
         raise click.ClickException(f"{root}: {exc}") from exc
 
 
+def _by_reason(scan: ScanResult) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in scan.rejection_counts().items()) or "no image files"
+
+
 def _require_usable(scan: ScanResult, root: Path) -> None:
     if scan.records:
         return
-    by_reason = ", ".join(f"{k}: {v}" for k, v in scan.rejection_counts().items()) or "no image files"
     raise click.ClickException(
-        f"{root}: zero usable images with adapter '{scan.adapter}' ({by_reason}). "
+        f"{display_name(root)}: zero usable images with adapter '{scan.adapter}' ({_by_reason(scan)}). "
         "Check the layout/options (`fer-xai data adapters`) or write a manifest.csv for --adapter csv."
     )
+
+
+def _require_usable_copy(copy: Path, name: str, adapter: str, options: dict[str, Any],
+                         src: Path, dest: Path) -> None:
+    """Refuse a copy that lost the images its source has (the copy leaves out __MACOSX, .git,
+    .dvc and dereferences symlinks), before it replaces or registers anything."""
+    try:
+        scan = get_adapter(adapter).scan(copy, name, **options)
+    except LayoutError:
+        problem = "its layout is not recognised in the copy"
+    else:
+        if scan.records:
+            return
+        problem = _by_reason(scan)
+    raise click.ClickException(
+        f"dataset '{name}': the copy of {display_name(src)} for {dest} has no usable image "
+        f"(adapter '{adapter}': {problem}); the copy was removed, nothing else changed"
+    )
+
+
+def _require_dvc_names(root: Path, src: Path) -> None:
+    """DVC cannot store a file name that is not valid UTF-8 (`dvc add` dies with an encoding
+    error): refuse such a copy with the names, while nothing is registered yet."""
+    bad = sorted(display_name(Path(dirpath, n).relative_to(root))
+                 for dirpath, dirnames, filenames in os.walk(root)
+                 for n in (*dirnames, *filenames)
+                 if display_name(n) != n)  # only undecodable bytes are escaped
+    if bad:
+        shown = ", ".join(bad[:MAX_LISTED_NAMES]) + (", ..." if len(bad) > MAX_LISTED_NAMES else "")
+        raise click.ClickException(
+            f"{display_name(src)}: {len(bad)} file name(s) are not valid UTF-8, which DVC cannot track: "
+            f"{shown}. Rename them (e.g. with convmv) or add the dataset with --no-dvc."
+        )
 
 
 def _remove(path: Path) -> None:
@@ -215,22 +284,80 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def install_dataset(src: Path, dest: Path, link: bool, force: bool) -> None:
-    """Copy (or symlink) ``src`` to ``dest`` via a temporary sibling renamed at the end."""
+def temp_folder(dest: Path, kind: str, pid: int | None = None) -> Path:
+    """The temporary sibling of ``dest``: ``kind`` ``new`` (the copy) or ``old`` (the version
+    being replaced). Hidden and ending in ``.tmp``, so ``.dvcignore``'s ``**/.*.tmp`` covers it."""
+    return dest.with_name(f".{dest.name}.{kind}-{_HOST}-{os.getpid() if pid is None else pid}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host; when unsure, True (nothing gets removed)."""
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process / a number no PID can be
+    return True
+
+
+def clean_stale_temps(raw_dir: Path) -> None:
+    """Clean up after ``data add`` runs of this host that were killed: remove their half-made
+    copies and put back a previous version a ``--force`` swap had moved aside. Only entries
+    named exactly like :func:`temp_folder` names, for this host and a dead process, are touched."""
+    if not raw_dir.is_dir():
+        return
+    for entry in sorted(raw_dir.iterdir()):
+        m = _TEMP_NAME.match(entry.name)
+        if m is None or m["host"] != _HOST or _pid_alive(int(m["pid"])):
+            continue
+        dest = entry.with_name(m["name"])
+        try:
+            if m["kind"] == "old" and not (dest.exists() or dest.is_symlink()):
+                os.rename(entry, dest)
+                log.warning("restored %s from %s, moved aside by an interrupted `data add --force`",
+                            dest, entry.name)
+            else:
+                _remove(entry)
+                log.warning("removed %s: left by an interrupted `data add` (process %s is gone)",
+                            entry, m["pid"])
+        except OSError as exc:  # leftovers must not block adding a dataset
+            log.warning("%s: left by an interrupted `data add`, could not clean it up: %s", entry, exc)
+
+
+def _copy_ignore(seen: SeenFolders) -> Callable[[str, list[str]], set[str]]:
+    """copytree's ``ignore``: the usual junk plus folders already copied through another path
+    (a symlink loop would otherwise be copied until the path is too long)."""
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        junk = _COPY_IGNORE(folder, names)
+        return junk | seen.repeats(folder, [n for n in names if n not in junk])
+    return ignore
+
+
+def install_dataset(src: Path, dest: Path, link: bool, force: bool,
+                    check: Callable[[Path], None]) -> list[Rejection]:
+    """Copy (or symlink) ``src`` to ``dest`` via a temporary sibling that ``check`` must accept
+    before it is renamed into place; on any failure the temporary sibling is removed and
+    ``dest`` is untouched. Returns the source folders not copied because they were reached a
+    second time through a symlink."""
     if dest.exists() or dest.is_symlink():
         if not force:
             raise click.ClickException(
                 f"{dest}: dataset '{dest.name}' already exists; use --force to replace it"
             )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    tmp = temp_folder(dest, "new")
+    old = temp_folder(dest, "old")
+    seen = SeenFolders(src)
     _remove(tmp)
     try:
         if link:
             os.symlink(src, tmp, target_is_directory=True)
         else:
-            shutil.copytree(src, tmp, symlinks=False, ignore=_COPY_IGNORE)
+            shutil.copytree(src, tmp, symlinks=False, ignore=_copy_ignore(seen))
+        check(tmp)
         if dest.exists() or dest.is_symlink():
             _remove(old)
             os.rename(dest, old)
@@ -244,10 +371,26 @@ def install_dataset(src: Path, dest: Path, link: bool, force: bool) -> None:
         _remove(tmp)
         raise
     _remove(old)
+    return seen.rejections
 
 
 def is_dvc_repo(root: Path) -> bool:
     return (root / ".dvc").is_dir()
+
+
+def _dvc_skip_reason(no_dvc: bool, link: bool, root: Path, dest: Path) -> str | None:
+    """Why `dvc add` will not run on ``dest`` (the line printed instead); None when it will."""
+    if no_dvc:
+        return "--no-dvc: not tracked by DVC"
+    if link:
+        return "--link: the data lives outside the repository, not tracked by DVC"
+    if not is_dvc_repo(root):
+        return (f"{root}: not a DVC repository (no .dvc/); skipped `dvc add` "
+                f"(run `dvc init` and `dvc add {_rel(dest, root)}` to version it)")
+    # The copy will be a folder in dest's parent (dest itself may still be an old --link symlink).
+    if not (dest.parent.resolve() / dest.name).is_relative_to(root.resolve()):
+        return f"{dest}: outside the repository {root}; skipped `dvc add`"
+    return None
 
 
 def dvc_add(path: Path, root: Path) -> str:
@@ -390,6 +533,9 @@ def add(obj, name: str, path: Path, adapter: str, option_pairs: tuple[str, ...],
     dest = raw_dir / name
     user_options = parse_options(option_pairs)
     scan_options = {"include_neutral": params.data.include_neutral, **user_options}
+    clean_stale_temps(raw_dir)
+    root = repo_root()
+    skip_dvc = _dvc_skip_reason(no_dvc, link, root, dest)
 
     in_place = dest.exists() and src.resolve() == dest.resolve()
     if not in_place:
@@ -406,33 +552,34 @@ def add(obj, name: str, path: Path, adapter: str, option_pairs: tuple[str, ...],
     scan = _scan(src, name, adapter, scan_options)
     _require_usable(scan, src)
     chosen = scan.adapter
-    click.echo(f"{src}: {len(scan.records)} usable images (adapter {chosen})")
+    click.echo(f"{display_name(src)}: {len(scan.records)} usable images (adapter {chosen})")
 
-    # 2. Copy / link through a temporary folder.
+    def check(copy: Path) -> None:
+        _require_usable_copy(copy, name, chosen, scan_options, src, dest)
+        if skip_dvc is None:
+            _require_dvc_names(copy, src)
+
+    # 2. Copy / link through a temporary folder, checked before it is renamed into place.
+    skipped: list[Rejection] = []
     if in_place:
+        if skip_dvc is None:
+            _require_dvc_names(dest, src)
         click.echo(f"{dest}: already in place, not copied")
     else:
-        install_dataset(src, dest, link=link, force=force)
+        skipped = install_dataset(src, dest, link=link, force=force, check=check)
         click.echo(f"{'linked' if link else 'copied'} to {dest}")
 
     # 3. Validate the installed copy and write the report.
     final = _scan(dest, name, chosen, scan_options)
+    final.rejections.extend(skipped)  # the copy has no loops left; the source had them
     report = build_report(final, name, dest, user_options, source=None if in_place else src, linked=link)
     report_path = write_json_atomic(raw_dir / f"{name}.validation.json", report)
     print_summary(report)
     click.echo(f"validation report: {report_path}")
 
     # 4. Version with DVC.
-    root = repo_root()
-    if no_dvc:
-        click.echo("--no-dvc: not tracked by DVC")
-    elif link:
-        click.echo("--link: the data lives outside the repository, not tracked by DVC")
-    elif not is_dvc_repo(root):
-        click.echo(f"{root}: not a DVC repository (no .dvc/); skipped `dvc add` "
-                   f"(run `dvc init` and `dvc add {_rel(dest, root)}` to version it)")
-    elif not dest.resolve().is_relative_to(root.resolve()):
-        click.echo(f"{dest}: outside the repository {root}; skipped `dvc add`")
+    if skip_dvc is not None:
+        click.echo(skip_dvc)
     else:
         dvc_file = dvc_add(dest, root)
         click.echo(f"dvc add: wrote {dvc_file} (commit it: git add {dvc_file} "

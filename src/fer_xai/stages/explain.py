@@ -7,23 +7,29 @@ picks up to ``explain.positives_per_class`` predicted positives per class from t
 ``sample_sheet.png``; see :mod:`fer_xai.explain.store`), then logs that folder to the training's
 MLflow run under ``explanations/``.
 
-New-images mode, ``--model-uri URI --images DIR --out OUT``: any registered model explains new
-images after the same face preprocessing as ``fer-xai prepare``; images without a usable face
-are listed in ``OUT/rejected.csv``.
+New-images mode, ``--model-uri URI --images DIR --out OUT``: a model that ``fer-xai train`` logged
+(any MLflow URI; other flavours are refused, see :func:`fer_xai.registry.load_model_uri`)
+explains new images after the same face preprocessing as ``fer-xai prepare``. OUT, outside DIR,
+is written atomically: ``explanations.npz``, ``predictions.csv`` (each image's path, prediction
+and overlay file), ``overlays/<index>-<path>.png``, ``rejected.csv`` (images without a usable
+face) and ``summary.json``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 import numpy as np
 import pandas as pd
 
-from ..config import Params
+from ..config import Params, PrepareParams
+from ..datasets.base import display_name
 from ..explain.lime_fast import LimeSettings, explain_images
 from ..explain.predictor import GraphPredictor
 from ..explain.select import select_positives
@@ -31,7 +37,8 @@ from ..explain.sheet import sample_sheet
 from ..explain.store import NPZ, SELECTION, SHEET, SUMMARY, save_explanations
 from ..images import write_png
 from ..labels import EXPRESSIONS
-from ..paths import resolve, staged_dir
+from ..outputs import UnsafeOutputError, staged_dir
+from ..paths import resolve
 from .train import fold_dir
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,9 @@ def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = Tr
     from ..tracking import configure
 
     ep = params.explain
+    out = out_dir(params, model_id, fold)
+    guard = params.output_guard("explain").with_known_names((NPZ, SELECTION, SHEET, SUMMARY))
+    guard.check(out)  # before any work: a folder the stage may not replace fails fast
     configure(params.tracking.experiment)
     uri = fold_model_uri(model_id, fold)
     try:
@@ -102,8 +112,7 @@ def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = Tr
         "mean_surrogate_r2": float(np.mean([e.score for e in expl])) if expl else float("nan"),
         "settings": _settings_summary(params),
     }
-    out = out_dir(params, model_id, fold)
-    with staged_dir(out) as tmp:
+    with staged_dir(out, guard) as tmp:
         save_explanations(tmp / NPZ, expl, landmarks, chosen["label"].tolist(), model_id, fold, size)
         chosen.to_csv(tmp / SELECTION, index=False)
         if ep.sheet_faces:
@@ -127,72 +136,133 @@ def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = Tr
     return summary
 
 
-def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Path) -> dict:
-    """Explain every face image in ``images_dir`` with the model at ``model_uri``."""
+# Guard owner of --out: not a params section, so every stage's output (explain.out_dir too) is
+# protected from it.
+NEW_IMAGES_STAGE = "explain-images"
+PREDICTIONS, REJECTED, OVERLAYS = "predictions.csv", "rejected.csv", "overlays"
+MAX_OVERLAY_NAME = 100  # last characters of the image's path kept in its overlay's name (file systems allow 255)
+
+
+@dataclass
+class NewFaces:
+    """The faces found in the new images (``ids``: display paths relative to the images folder)."""
+
+    ids: list[str] = field(default_factory=list)
+    faces: list[np.ndarray] = field(default_factory=list)
+    landmarks: list[np.ndarray] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+
+
+def overlay_name(index: int, count: int, image_id: str) -> str:
+    """``overlays/<index>-<path>.png``: the index (the image's row in predictions.csv and
+    explanations.npz) makes names unique whatever the paths are (``a.png``/``a.jpg``,
+    ``a/b.png``/``a__b.png``, names differing in case only); the path with its extension and
+    separators turned into ``_`` says which image it is."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id)[-MAX_OVERLAY_NAME:]
+    return f"{OVERLAYS}/{index:0{len(str(count))}d}-{readable}.png"
+
+
+def _check_apart(images_dir: Path, out: Path) -> None:
+    """OUT inside DIR would be read as new images on the next run; DIR inside OUT would be deleted
+    when OUT is replaced."""
+    images, target = images_dir.resolve(), out.resolve()
+    if images.is_relative_to(target) or target.is_relative_to(images):
+        raise UnsafeOutputError(
+            f"--out {display_name(out)} and --images {display_name(images_dir)} overlap: overlays written into the "
+            "images folder would be explained as new images on the next run, and replacing the output would "
+            "delete images inside it. Choose an --out outside --images.")
+
+
+def _find_faces(paths: list[Path], images_dir: Path, pp: PrepareParams, size: int) -> NewFaces:
+    """Detect, landmark and align each image as ``fer-xai prepare`` does; unusable ones are rejected."""
     from ..faces.align import FaceError
-    from ..images import ImageReadError, is_image_name, read_gray
+    from ..images import ImageReadError, read_gray
     from ..prepared import resize_face, scale_landmarks
-    from ..registry import load_model_uri
-    from ..tracking import configure
     from .prepare import prepare_face
 
-    configure(params.tracking.experiment)
+    found = NewFaces()
+    for p in paths:
+        rel = display_name(p.relative_to(images_dir))
+        try:
+            face = prepare_face(read_gray(p, max_pixels=pp.max_image_pixels, max_side=pp.work_max_side), pp)
+        except (ImageReadError, FaceError) as exc:
+            found.rejected.append({"path": rel, "reason": exc.reason, "detail": exc.detail})
+            log.warning("%s: skipped (%s%s)", rel, exc.reason, f": {exc.detail}" if exc.detail else "")
+            continue
+        found.ids.append(rel)
+        found.faces.append(resize_face(face.image, size))
+        found.landmarks.append(scale_landmarks(face.landmarks, pp.size, size))
+    return found
+
+
+def _write_new_images(folder: Path, found: NewFaces, expl: list, model_uri: str, size: int, summary: dict) -> None:
+    """Every output file of new-images mode, into the staging ``folder``."""
+    from ..explain.sheet import overlay
+
+    save_explanations(folder / NPZ, expl, np.stack(found.landmarks), [""] * len(expl), model_uri, 0)
+    overlays = [overlay_name(i, len(expl), image_id) for i, image_id in enumerate(found.ids)]
+    pd.DataFrame({
+        "path": found.ids, "pred": [EXPRESSIONS[e.label] for e in expl],
+        "confidence": [float(e.probs[e.label]) for e in expl], "overlay": overlays,
+    }).to_csv(folder / PREDICTIONS, index=False)
+    pd.DataFrame(found.rejected, columns=["path", "reason", "detail"]).to_csv(folder / REJECTED, index=False)
+    for name, face, e in zip(overlays, found.faces, expl):
+        write_png(folder / name, overlay(face, e.map(), tile=max(size, 128)))
+    (folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Path) -> dict:
+    """Explain every face image in ``images_dir`` with the model at ``model_uri``, into ``out``.
+
+    ``out`` is checked before any work and written atomically (:func:`fer_xai.outputs.staged_dir`):
+    a failed run leaves its previous contents.
+    """
+    from ..images import is_image_name
+    from ..registry import UntrustedModelError, load_model_uri
+    from ..tracking import configure
+
+    _check_apart(images_dir, out)
+    guard = params.output_guard(NEW_IMAGES_STAGE, "--out")
+    guard.check(out)
     paths = sorted(p for p in images_dir.rglob("*") if p.is_file() and is_image_name(p))
     if not paths:
-        raise click.ClickException(f"{images_dir}: no image files (png, jpg, bmp, tif, ...)")
-    # New images ship no landmarks: detect and landmark them with dlib, as prepare does.
-    pp = params.prepare.model_copy(update={"landmarks_source": "dlib"})
+        raise click.ClickException(f"{display_name(images_dir)}: no image files (png, jpg, bmp, tif, ...)")
+    configure(params.tracking.experiment)
     try:
         model = load_model_uri(model_uri)
-    except Exception as exc:
+    except UntrustedModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:  # no such model, a download or a Keras error
         raise click.ClickException(f"{model_uri}: cannot load the model ({exc})") from exc
     predictor = GraphPredictor(model)
     size = predictor.input_size
-    ids, faces, lms, rejected = [], [], [], []
-    for p in paths:
-        rel = str(p.relative_to(images_dir))
-        try:
-            face = prepare_face(read_gray(p), pp)
-        except (ImageReadError, FaceError) as exc:
-            rejected.append({"path": rel, "reason": exc.reason, "detail": exc.detail})
-            log.warning("%s: skipped (%s%s)", p, exc.reason, f": {exc.detail}" if exc.detail else "")
-            continue
-        ids.append(rel)
-        faces.append(resize_face(face.image, size))
-        lms.append(scale_landmarks(face.landmarks, pp.size, size))
-    if not ids:
-        reasons = ", ".join(sorted({r["reason"] for r in rejected}))
-        raise click.ClickException(f"{images_dir}: none of the {len(paths)} images shows a usable face ({reasons}); "
-                                   "fer-xai explains aligned frontal faces only")
+    # New images ship no landmarks: detect and landmark them with dlib, as prepare does.
+    found = _find_faces(paths, images_dir, params.prepare.model_copy(update={"landmarks_source": "dlib"}), size)
+    if not found.ids:
+        reasons = ", ".join(sorted({r["reason"] for r in found.rejected}))
+        raise click.ClickException(f"{display_name(images_dir)}: none of the {len(paths)} images shows a usable "
+                                   f"face ({reasons}); fer-xai explains aligned frontal faces only")
     settings = LimeSettings.from_params(params.explain)
-    expl = explain_images(predictor, np.stack(faces).astype(np.float32), ids, settings, progress="explain")
-    out.mkdir(parents=True, exist_ok=True)
-    save_explanations(out / NPZ, expl, np.stack(lms), [""] * len(expl), model_uri, 0)
-    table = pd.DataFrame({
-        "path": ids, "pred": [EXPRESSIONS[e.label] for e in expl],
-        "confidence": [float(e.probs[e.label]) for e in expl],
-    })
-    table.to_csv(out / "predictions.csv", index=False)
-    pd.DataFrame(rejected, columns=["path", "reason", "detail"]).to_csv(out / "rejected.csv", index=False)
-    from ..explain.sheet import overlay
-
-    for i, e in enumerate(expl):
-        write_png(out / "overlays" / (Path(ids[i]).with_suffix("").as_posix().replace("/", "__") + ".png"),
-                  overlay(faces[i], e.map(), tile=max(size, 128)))
-    summary = {"model_uri": model_uri, "images": str(images_dir), "n_images": len(paths), "n_explained": len(expl),
-               "n_rejected": len(rejected), "input_size": size, "settings": _settings_summary(params)}
-    (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("explained %d of %d images (%d rejected) -> %s", len(expl), len(paths), len(rejected), out)
+    expl = explain_images(predictor, np.stack(found.faces).astype(np.float32), found.ids, settings, progress="explain")
+    summary = {"model_uri": model_uri, "images": display_name(images_dir), "n_images": len(paths),
+               "n_explained": len(expl), "n_rejected": len(found.rejected), "input_size": size,
+               "settings": _settings_summary(params)}
+    with staged_dir(out, guard) as tmp:
+        _write_new_images(tmp, found, expl, model_uri, size, summary)
+    log.info("explained %d of %d images (%d rejected) -> %s", len(expl), len(paths), len(found.rejected),
+             display_name(out))
     return summary
 
 
 @click.command("explain")
 @click.option("--model", "model_id", help="Network id of a registered fold model (pipeline mode).")
 @click.option("--fold", type=int, help="Fold of that model (pipeline mode; default: every fold of train.folds).")
-@click.option("--model-uri", help="Any MLflow model URI, e.g. models:/fer-silnet@fold3 (new-images mode).")
+@click.option("--model-uri", help="MLflow URI of a model `fer-xai train` logged, e.g. models:/fer-silnet@fold3 "
+              "(new-images mode). Loading a model runs its code: pass only URIs you trust.")
 @click.option("--images", "images_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of new images to explain (new-images mode).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (new-images mode).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder outside --images, replaced whole on success (new-images mode).")
 @click.option("--no-mlflow", is_flag=True, help="Do not log the explanations to the training run.")
 @click.pass_obj
 def cli(obj, model_id, fold, model_uri, images_dir, out, no_mlflow) -> None:

@@ -44,7 +44,8 @@ from ..heatmaps.standardize import GridCache, standardize
 from ..images import read_gray, write_png
 from ..labels import DISPLAY_NAMES, EXPRESSIONS
 from ..models.zoo import display_name
-from ..paths import metrics_path, resolve, staged_dir, write_json_atomic
+from ..outputs import staged_dir
+from ..paths import metrics_path, resolve, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def run(params: Params) -> dict:
     n_in = n_empty = n_folded = 0
     log.info("standardizing %d explanation files into the %dx%d canonical space (%s template, %s sampling)",
              len(inputs), space.width, space.height, space.source, params.canonical.interpolation)
-    with staged_dir(out) as tmp:
+    with staged_dir(out, params.output_guard("heatmaps")) as tmp:
         for model, fold, path in tqdm(inputs, desc="heatmaps", unit="file"):
             exp = _load(path, model, fold)
             std = standardize(exp, cache, params.canonical.interpolation)

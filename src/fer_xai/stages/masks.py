@@ -27,7 +27,8 @@ from ..faces.canonical import CanonicalSpace, for_study
 from ..images import write_png
 from ..masks import au_masks, expression_masks, iou, load_spec, to_published
 from ..masks.spec import MaskSpec, SpecError
-from ..paths import resolve, staged_dir, write_json_atomic
+from ..outputs import staged_dir
+from ..paths import resolve, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def write_masks(out: Path, space: CanonicalSpace, spec: MaskSpec, reference: dic
 def run(params: Params, out_dir: str | Path | None = None, spec_path: str | Path | None = None,
         reference: str | Path | None = None) -> dict:
     out = resolve(out_dir if out_dir is not None else params.masks.out_dir)
+    guard = params.output_guard("masks", "masks.out_dir" if out_dir is None else "--out")
+    guard.check(out)
     spec_file = spec_path if spec_path is not None else params.masks.spec
     try:
         spec = load_spec(resolve(spec_file) if spec_file else None)
@@ -104,7 +107,7 @@ def run(params: Params, out_dir: str | Path | None = None, spec_path: str | Path
     ref = read_reference(Path(reference), spec.expressions) if reference is not None else None
     log.info("building %d Ekman masks and %d AU masks from %s (version %d) on the %s template",
              len(spec.expressions), len(spec.aus), spec.path, spec.version, space.source)
-    with staged_dir(out) as tmp:
+    with staged_dir(out, guard) as tmp:
         summary = write_masks(tmp, space, spec, ref, params.masks.overview)
     for name, e in summary["expressions"].items():
         extra = f", IoU vs reference {e['iou_vs_reference']:.4f}" if "iou_vs_reference" in e else ""

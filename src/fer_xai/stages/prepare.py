@@ -8,6 +8,7 @@ folder that replaces the old one only when the stage succeeds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -25,9 +26,11 @@ from tqdm import tqdm
 
 from ..config import Params, PrepareParams
 from ..datasets import LayoutError, RawRecord, scan_dataset
+from ..datasets.base import display_name
 from ..faces.align import AlignedFace, CropGeometry, FaceError, align_face
-from ..images import ImageReadError, read_gray, write_png
-from ..paths import metrics_path, resolve, staged_dir, write_json_atomic
+from ..images import ImageReadError, load_gray, read_gray, write_png
+from ..outputs import staged_dir
+from ..paths import metrics_path, resolve, write_json_atomic
 from ..prepared import CONTACT_SHEET, MANIFEST, MANIFEST_COLUMNS, REJECTED, REJECTED_COLUMNS, SUMMARY
 from ..visual import contact_sheet
 
@@ -38,9 +41,56 @@ class PrepareError(click.ClickException):
     pass
 
 
-def _safe_id(dataset: str, rel: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9]+", "_", os.path.splitext(rel)[0]).strip("_")
-    return f"{dataset}__{stem}"
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+
+
+def _slug(name: str) -> str:
+    """A path without its extension, each run of other characters as one ``_`` (never ``__``)."""
+    return _NOT_ALNUM.sub("_", os.path.splitext(name)[0]).strip("_")
+
+
+def _source_key(path: Path, root: Path) -> tuple[str, str]:
+    """(what the id is made of, what identifies the file): the path relative to the dataset
+    folder for both; for a file outside it (an absolute path in a manifest) its name and its
+    absolute path."""
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name, path.resolve().as_posix()
+    return rel, rel
+
+
+def assign_ids(records: list[RawRecord], raw_dir: Path) -> tuple[list[tuple[RawRecord, str]], list[dict]]:
+    """A face id for every record, unique by construction; a file listed twice is rejected.
+
+    The id is ``<dataset>__<slug>``, the slug made of the path relative to the dataset folder
+    (``images/S001_happiness_100.png`` -> ``images_S001_happiness_100``). Where files share a
+    slug (``x.jpg``, ``x.png``) or the slug is empty (a name of non-ASCII letters only), each gets
+    ``__`` and a hash of its relative path appended: a slug never contains ``__``, so the two
+    forms cannot meet, and the hash depends on the path alone (ids do not depend on listing order).
+    """
+    keyed, rejected, first = [], [], {}
+    for rec in records:
+        name, key = _source_key(Path(rec.path), raw_dir / rec.dataset)
+        if (rec.dataset, key) in first:
+            rejected.append({"dataset": rec.dataset, "path": str(rec.path), "stage": "scan",
+                             "reason": "duplicate_row", "detail": f"same file as {first[rec.dataset, key]}"})
+            continue
+        first[rec.dataset, key] = str(rec.path)
+        keyed.append((rec, _slug(name), key))
+    owners = Counter((rec.dataset, slug) for rec, slug, _ in keyed)
+    kept = []
+    for rec, slug, key in keyed:
+        fid = f"{rec.dataset}__{slug}"
+        if not slug or owners[rec.dataset, slug] > 1:
+            # surrogatepass: any str hashes, including names that are not UTF-8 on disk.
+            fid += "__" + hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        kept.append((rec, fid))
+    clash = [fid for fid, n in Counter(fid for _, fid in kept).items() if n > 1]
+    if clash:  # only dataset names containing "__" can do this ("a" + "__b__c" = "a__b" + "__c")
+        raise PrepareError(f"face ids {clash[:3]} made by two datasets: rename one so that no "
+                           f"dataset name in data.datasets contains '__'")
+    return kept, rejected
 
 
 def prepare_face(gray: np.ndarray, p: PrepareParams, dataset_landmarks: np.ndarray | None = None,
@@ -58,19 +108,25 @@ def prepare_face(gray: np.ndarray, p: PrepareParams, dataset_landmarks: np.ndarr
         min_face_px=p.min_face_px,
         multiple=p.multiple_faces,
         mask=mask,
+        detect_max_side=p.detect_max_side,
     )
 
 
 def _process(args: tuple[RawRecord, str, str, PrepareParams]) -> dict:
-    """Worker: one raw record -> an aligned face written to disk, or a rejection."""
-    rec, face_id, out_root, p = args
+    return process_record(*args)
+
+
+def process_record(rec: RawRecord, face_id: str, out_root: str | os.PathLike, p: PrepareParams) -> dict:
+    """One raw record -> an aligned face written under ``out_root``, or a rejection (a dict).
+
+    Images larger than ``work_max_side`` are aligned from a reduced working image (the crop is far
+    smaller still); dataset landmarks and masks are brought onto its pixel grid."""
     try:
-        gray = read_gray(rec.path)
-        mask = read_gray(rec.mask_path) if rec.mask_path is not None else None
-        face = prepare_face(gray, p, dataset_landmarks=rec.landmarks, mask=mask)
-    except ImageReadError as exc:
-        return {"rejected": True, "reason": exc.reason, "detail": exc.detail}
-    except FaceError as exc:
+        img = load_gray(rec.path, max_pixels=p.max_image_pixels, max_side=p.work_max_side)
+        mask = _read_mask(rec.mask_path, p) if rec.mask_path is not None else None
+        landmarks = _to_working(rec.landmarks, img.scale)
+        face = prepare_face(img.pixels, p, dataset_landmarks=landmarks, mask=mask)
+    except (ImageReadError, FaceError) as exc:
         return {"rejected": True, "reason": exc.reason, "detail": exc.detail}
     rel_img = f"{rec.dataset}/{face_id}.png"
     write_png(Path(out_root) / rel_img, face.image)
@@ -86,6 +142,36 @@ def _process(args: tuple[RawRecord, str, str, PrepareParams]) -> dict:
         "det_score": face.det_score,
         "landmarks": face.landmarks.reshape(-1).astype(float).tolist(),
     }
+
+
+def _read_mask(path: Path, p: PrepareParams) -> np.ndarray:
+    """The mask on the image's working grid (same reduction); its problems reject the image."""
+    try:
+        return read_gray(path, max_pixels=p.max_image_pixels, max_side=p.work_max_side)
+    except ImageReadError as exc:
+        raise FaceError("bad_mask", f"mask {exc}") from exc
+
+
+def _to_working(landmarks: np.ndarray | None, scale: tuple[float, float]) -> np.ndarray | None:
+    """Dataset landmarks (file pixels) on the reduced working image, pixel-centre convention."""
+    if landmarks is None or scale == (1.0, 1.0):
+        return landmarks
+    return (np.asarray(landmarks, np.float64) + 0.5) * np.asarray(scale) - 0.5
+
+
+def _encodable(row: dict) -> dict:
+    """``row`` with every text UTF-8-encodable (surrogates as ``\\xNN``/``\\uNNNN``)."""
+    return {k: display_name(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
+def build_tables(rows: list[dict], rejected: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The manifest and the rejections as frames that parquet and CSV can always write.
+
+    Files whose names are not UTF-8 (archives from other systems) are kept, not rejected: the
+    image is fine and its id is ASCII by construction; only the text columns show such a name
+    with its undecodable bytes as ``\\xNN`` (the file is at the path with those bytes)."""
+    return (pd.DataFrame([_encodable(r) for r in rows], columns=MANIFEST_COLUMNS),
+            pd.DataFrame([_encodable(r) for r in rejected], columns=REJECTED_COLUMNS))
 
 
 def _scan_all(params: Params) -> tuple[list[RawRecord], list[dict]]:
@@ -118,23 +204,14 @@ def run(params: Params) -> dict:
     p = params.prepare
     t0 = time.perf_counter()
     out_dir = resolve(p.out_dir)
-    with staged_dir(out_dir) as tmp_dir:
+    with staged_dir(out_dir, params.output_guard("prepare")) as tmp_dir:
         records, rejected = _scan_all(params)
-        raw_dir = resolve(params.data.raw_dir)
-        ids = []
-        seen: Counter[str] = Counter()
-        for rec in records:
-            try:
-                rel = str(Path(rec.path).resolve().relative_to((raw_dir / rec.dataset).resolve()))
-            except ValueError:
-                rel = Path(rec.path).name
-            fid = _safe_id(rec.dataset, rel)
-            seen[fid] += 1
-            ids.append(fid if seen[fid] == 1 else f"{fid}_{seen[fid]}")
-        jobs = [(rec, fid, str(tmp_dir), p) for rec, fid in zip(records, ids)]
+        kept, duplicates = assign_ids(records, resolve(params.data.raw_dir))
+        rejected.extend(duplicates)
+        jobs = [(rec, fid, str(tmp_dir), p) for rec, fid in kept]
         rows: list[dict] = []
         results = _map(jobs, p.workers)
-        for rec, fid, res in zip(records, ids, results):
+        for (rec, fid), res in zip(kept, results):
             if res["rejected"]:
                 rejected.append({"dataset": rec.dataset, "path": str(rec.path), "stage": "prepare",
                                  "reason": res["reason"], "detail": res["detail"]})
@@ -145,8 +222,7 @@ def run(params: Params) -> dict:
                 "landmarks_source": res["landmarks_source"], "det_score": res["det_score"],
                 "size": p.size, "landmarks": res["landmarks"],
             })
-        manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-        rej = pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
+        manifest, rej = build_tables(rows, rejected)
         empty = [e.name for e in params.data.datasets if not (manifest["dataset"] == e.name).any()]
         if empty:
             reasons = rej[rej["dataset"].isin(empty)]["reason"].value_counts().to_dict()

@@ -33,6 +33,7 @@ import click
 import yaml
 
 from ..paths import repo_root
+from ..redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +340,7 @@ def missing_datasets(params_file: Path) -> list[str]:
 def _fmt(v: Any) -> str:
     if v is _UNSET:
         return "(unset)"
-    return yaml.safe_dump(v, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+    return redact(yaml.safe_dump(v, default_flow_style=True, width=10**6).strip().removesuffix("...").strip())
 
 
 def _params_file(obj) -> Path:

@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from ..config import Params
-from ..paths import resolve, staged_dir
+from ..outputs import staged_dir
+from ..paths import resolve
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def run(params: Params) -> dict:
     if Path(params.report.figures_dir).is_absolute() or ".." in Path(params.report.figures_dir).parts:
         raise click.ClickException(f"report.figures_dir must be a folder name under report.out_dir, "
                                    f"got {params.report.figures_dir!r}")
-    with staged_dir(figures) as tmp:
+    with staged_dir(figures, params.output_guard("report", "report.figures_dir")) as tmp:
         result = build_report(params, html, tmp, params.report.figures_dir)
     result["figures"] = [figures / p.name for p in result["figures"]]
     return result

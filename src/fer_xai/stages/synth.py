@@ -13,20 +13,22 @@ import logging
 
 import click
 
-from ..config import SynthParams
+from ..config import Params, SynthParams
 from ..paths import resolve
 
 log = logging.getLogger(__name__)
 
 
-def run(p: SynthParams, progress: bool = True) -> dict:
-    """Generate the dataset into ``p.out_dir`` (atomically replaced); return the summary."""
+def run(params: Params, progress: bool = True) -> dict:
+    """Generate the dataset into ``synth.out_dir`` (atomically replaced); return the summary."""
     from ..synthface.generator import Config, generate
 
+    p = params.synth
     out_dir = resolve(p.out_dir)
     log.info("generating %d subjects x %d expressions x %d intensities at %d px -> %s",
              p.n_subjects, 6, len(p.intensities), p.image_size, out_dir)
-    return generate(Config.from_params(p), out_dir, workers=p.workers, progress=progress)
+    return generate(Config.from_params(p), out_dir, workers=p.workers, progress=progress,
+                    guard=params.output_guard("synth"))
 
 
 def log_to_mlflow(p: SynthParams, experiment: str, summary: dict) -> None:
@@ -55,7 +57,7 @@ def log_to_mlflow(p: SynthParams, experiment: str, summary: dict) -> None:
 def cli(obj, no_mlflow: bool) -> None:
     """Generate the embedded synthetic expressive-face dataset (params: synth)."""
     params = obj.params
-    summary = run(params.synth)
+    summary = run(params)
     if not no_mlflow:
         log_to_mlflow(params.synth, params.tracking.experiment, summary)
     click.echo(json.dumps({k: summary[k] for k in ("n_images", "n_subjects", "seconds", "out_dir")}))

@@ -19,7 +19,8 @@ import click
 import numpy as np
 
 from ..config import Params
-from ..paths import resolve, staged_dir
+from ..outputs import staged_dir
+from ..paths import resolve
 from ..provenance import data_version
 from ..training import evaluation
 from ..training.augment import make_dataset
@@ -28,6 +29,9 @@ from ..training.fit import NetworkCache, epoch_logger, predict
 from ..training.tuned import network_recipe
 
 log = logging.getLogger(__name__)
+
+# What train writes into models/<m>/fold<k>; DVC restores them without staged_dir's marker.
+FOLD_FILES = ("model.keras", "predictions.csv", "history.csv", "report.txt", "confusion.png", "metrics.json")
 
 
 @dataclass
@@ -60,6 +64,9 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     cfg, tuned_source = network_recipe(params, model_id)
     if epochs:
         cfg = cfg.model_copy(update={"epochs": epochs})
+    out = fold_dir(params, model_id, fold)
+    guard = params.output_guard("train").with_known_names(FOLD_FILES)
+    guard.check(out)  # before any work: a folder the stage may not replace fails fast
     prepared = resolve(params.prepare.out_dir)
     folds_csv = resolve(params.split.out_file)
     t0 = time.perf_counter()
@@ -75,7 +82,6 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     ds_train = make_dataset(train.images, train.labels, train.core_boxes(), batch_size=batch, seed=tp.seed,
                             cfg=aug, training=True)
 
-    out = fold_dir(params, model_id, fold)
     run_params = {
         "model": model_id, "fold": fold, **cfg.model_dump(), "batch_size_used": batch,
         "pretrained": pretrained, "weights_path": compiled.weights_path or "",
@@ -88,7 +94,7 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     tags = {"model": model_id, "fold": str(fold), "pretrained": str(pretrained).lower(), "data_version": dv,
             "mlflow.runName": f"{model_id}-fold{fold}"}
     result = TrainResult(model_id, fold, out, {})
-    with staged_dir(out) as tmp:
+    with staged_dir(out, guard) as tmp:
         if use_mlflow:
             from ..tracking import stage_run
 

@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..images import write_png
-from ..paths import staged_dir
+from ..outputs import OutputGuard, staged_dir
 from ..labels import EXPRESSIONS, NEUTRAL
 from .base_faces import BASE_PHOTOS, base_landmarks, set_base_landmarks
 from .identity import Subject, make_subject
@@ -161,11 +161,16 @@ def _write_manifest(path: Path, rows: Iterable[dict]) -> None:
         w.writerows(rows)
 
 
-def generate(cfg: Config, out_dir: str | os.PathLike, workers: int = 2, progress: bool = True, contact_sheet: bool = True) -> dict:
-    """Write the dataset to ``out_dir`` (replaced only once everything succeeded); return a summary."""
+def generate(cfg: Config, out_dir: str | os.PathLike, workers: int = 2, progress: bool = True, contact_sheet: bool = True,
+             guard: OutputGuard | None = None) -> dict:
+    """Write the dataset to ``out_dir`` (replaced only once everything succeeded); return a summary.
+
+    ``guard``: what ``out_dir`` must not be (default: only a folder this function wrote, or an
+    empty or new one, outside the project root's ancestors and the home folder).
+    """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
-    with staged_dir(out_dir) as tmp:
+    with staged_dir(out_dir, guard or OutputGuard(owner="synth", key="out_dir")) as tmp:
         for sub in ("images", "landmarks", "masks"):
             (tmp / sub).mkdir(parents=True)
         base_landmarks()  # run dlib on the base photos once, here, before any worker starts

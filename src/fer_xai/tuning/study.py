@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import socket
 import time
 import warnings
 from contextlib import nullcontext
@@ -32,7 +30,9 @@ import click
 import numpy as np
 
 from ..config import NetworkTrainParams, Params, SearchSpace
-from ..paths import resolve, staged_dir
+from ..outputs import staged_dir
+from ..paths import resolve
+from ..redact import redact, redact_uri
 from ..training.data import FoldData, load_split
 from ..training.tuned import RECIPE_KEYS, TUNED_KEYS, best_file, display_path, write_best
 
@@ -46,16 +46,6 @@ SETTINGS_ATTR = "fer_xai.settings"  # study user attribute: the settings it was 
 
 def default_storage(params: Params) -> str:
     return f"sqlite:///{resolve(params.tune.out_dir) / 'optuna.db'}"
-
-
-def redact(url: str) -> str:
-    """A storage URL with any password hidden (it goes into logs, MLflow and the best file)."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL: nothing to hide
-        return url
 
 
 def default_study_name(params: Params, model_id: str) -> str:
@@ -188,11 +178,11 @@ def open_study(storage: str, name: str, settings: dict, pruner):
     """
     import optuna
 
-    where = redact(storage)
+    where = redact_uri(storage)  # what goes into logs, MLflow and the best file
     try:
         exists = name in optuna.get_all_study_names(storage)
     except Exception as exc:  # noqa: BLE001 - bad URL, missing driver, unreachable server
-        raise click.ClickException(f"cannot open Optuna storage {where}: {exc}") from exc
+        raise click.ClickException(f"cannot open Optuna storage {where}: {redact(str(exc))}") from exc
 
     def check(study) -> None:
         stored = study.user_attrs.get(SETTINGS_ATTR)
@@ -272,11 +262,11 @@ class Objective:
         if self.use_mlflow:
             import mlflow
 
-            from ..tracking import _HOST_TAG, _PID_TAG
+            from ..tracking import live_run
 
-            ctx = mlflow.start_run(run_name=f"{self.study_name}-trial{trial.number}", nested=True, tags={
+            ctx = live_run(f"{self.study_name}-trial{trial.number}", nested=True, tags={
                 "fer_xai.stage": "tune_trial", "tune.model": s.model_id, "optuna.study_name": self.study_name,
-                "optuna.trial_number": str(trial.number), _PID_TAG: str(os.getpid()), _HOST_TAG: socket.gethostname(),
+                "optuna.trial_number": str(trial.number),
             })
         else:
             ctx = nullcontext()
@@ -387,7 +377,10 @@ def tune(params: Params, model_id: str, n_trials: int | None = None, *, storage:
         if storage == default_storage(params):
             resolve(tp.out_dir).mkdir(parents=True, exist_ok=True)
     name = study_name or default_study_name(params, model_id)
-    where = redact(storage)
+    out = resolve(tp.out_dir) / "studies" / name
+    guard = params.output_guard("tune")
+    guard.check(out)  # before any trial: a folder the stage may not replace fails fast
+    where = redact_uri(storage)  # what goes into logs, MLflow and the best file
     study = open_study(storage, name, setup.settings, make_pruner(params))
     n_before = len(study.trials)
     # Seed offset by the trials already there: a fresh study is reproducible, and a second machine
@@ -411,7 +404,6 @@ def tune(params: Params, model_id: str, n_trials: int | None = None, *, storage:
                         tags={"tune.model": model_id, "optuna.study_name": name})
     else:
         ctx = nullcontext()
-    out = resolve(tp.out_dir) / "studies" / name
     result = TuneResult(model_id, name, where, {}, None, None, None, None, out)
     with ctx as run:
         objective = Objective(params, setup, n_trials=n_trials, use_mlflow=use_mlflow, study_name=name)
@@ -422,7 +414,7 @@ def tune(params: Params, model_id: str, n_trials: int | None = None, *, storage:
             result.best_trial, result.best_value = best.number, float(best.value)
             result.best_params = {"epochs": int(best.params["epochs"]),
                                   "learning_rate": float(best.params["learning_rate"])}
-        with staged_dir(out) as tmp:
+        with staged_dir(out, guard) as tmp:
             _trials_frame(study).to_csv(tmp / "trials.csv", index=False)
             plots = save_plots(study, tmp, tp.seed)
         if result.best_params:
