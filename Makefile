@@ -10,7 +10,7 @@ export PYTHONHASHSEED ?= 0
 PYTEST_ARGS ?=
 UI_PORT ?= 5000
 
-.PHONY: run test install install-test ui browser lint clean-venv
+.PHONY: run test test-fast install install-test ui browser lint clean-venv
 
 $(VENV)/.stamp-run: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ run: install
 ## test: the test suite (slow tests included; installs Debian's chromium for the UI screenshot test)
 test: install-test browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: the quick tier (tests/unit without the slow marker), for the edit-test loop
+test-fast: install-test
+	$(BIN)/python -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 ## ui: the MLflow UI on http://127.0.0.1:$(UI_PORT) over the project's store (make ui UI_PORT=5001)
 ui: install

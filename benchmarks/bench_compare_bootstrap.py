@@ -37,7 +37,6 @@ def main() -> None:
     warnings.simplefilter("ignore")
 
     import numpy as np
-
     from pipeline_fixtures import write_heatmaps, write_masks
 
     from fer_xai.compare import metrics as M

@@ -53,17 +53,17 @@ def _case(path: str, limits: dict, queue) -> None:
     """In a fresh process: prepare ``path`` once and report seconds, peak RSS growth, landmarks."""
     import numpy as np
 
+    from fer_xai import preparation
     from fer_xai.config import PrepareParams
     from fer_xai.datasets import RawRecord
     from fer_xai.faces import dlib_models
-    from fer_xai.stages import prepare
 
     dlib_models.detector(), dlib_models.predictor()  # model loading is not part of the cost
     before = _reset_peak()
     rec = RawRecord(dataset="bench", subject="s", label="happiness", path=Path(path))
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        res = prepare.process_record(rec, "face", out, PrepareParams(**limits))
+        res = preparation.process_record(rec, "face", out, PrepareParams(**limits))
     seconds = time.perf_counter() - t0
     peak = _status_kib("VmHWM")
     if res["rejected"]:

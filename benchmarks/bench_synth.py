@@ -71,7 +71,8 @@ def main() -> None:
     for lab, (m, e) in per_label.items():
         e = np.array(e)
         print(f"{lab:<10} {m:>6} {e.mean():>9.4f} {np.percentile(e, 95):>8.4f}")
-    print(f"\nimages: {len(rows)} ({summary['n_subjects']} subjects), workers: {args.workers}, dlib pass: {dlib_seconds:.1f} s")
+    print(f"\nimages: {len(rows)} ({summary['n_subjects']} subjects), workers: {args.workers}, "
+          f"dlib pass: {dlib_seconds:.1f} s")
     print(f"synth_seconds: {seconds:.2f}")
     print(f"images_per_second: {len(rows) / seconds:.1f}")
     print(f"dlib_detection_rate: {rate:.4f}")

@@ -26,9 +26,8 @@ def main() -> None:
 
     import keras
 
-    from fer_xai.config import load_params
+    from fer_xai.config import AugmentParams, load_params
     from fer_xai.models.zoo import build_network
-    from fer_xai.config import AugmentParams
     from fer_xai.training.augment import make_dataset
     from fer_xai.training.data import load_split
 

@@ -31,8 +31,8 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from fer_xai.models.zoo import build_network
     from fer_xai.config import AugmentParams
+    from fer_xai.models.zoo import build_network
     from fer_xai.training.augment import make_dataset
     from fer_xai.training.data import load_split
 

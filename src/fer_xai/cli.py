@@ -25,7 +25,10 @@ STAGES: dict[str, tuple[str, str]] = {
     "prepare": ("fer_xai.stages.prepare", "Detect, landmark, align and crop every face."),
     "split": ("fer_xai.stages.split", "Subject-grouped, stratified cross-validation folds."),
     "models": ("fer_xai.stages.models", "List the networks of the zoo with input sizes and parameter counts."),
-    "train": ("fer_xai.stages.train", "Train a network per fold (on the others); test, track and register each fold model."),
+    "train": (
+        "fer_xai.stages.train",
+        "Train a network per fold (on the others); test, track and register each fold model.",
+    ),
     "evaluate": ("fer_xai.stages.evaluate", "Cross-validation accuracy per network (paper Figure 5)."),
     "explain": ("fer_xai.stages.explain", "LIME explanations of registered fold models (or of new images)."),
     "masks": ("fer_xai.stages.masks", "Build the Ekman masks and per-AU region masks in canonical face space."),

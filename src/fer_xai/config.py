@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import FerXaiError
 from .outputs import OutputGuard, check_layout, place_reason
 from .paths import repo_root, resolve
 
@@ -54,7 +55,7 @@ class DataParams(_Strict):
     include_neutral: bool = False
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "DataParams":
+    def _unique_names(self) -> DataParams:
         names = [d.name for d in self.datasets]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate dataset names in data.datasets: {names}")
@@ -176,7 +177,7 @@ class DvcStagesParams(_Strict):
     # study loses at most one fold's work (the paper profile: hours per fold).
     per_fold: tuple[str, ...] = ()
     # train_folds@<model>, explain_folds@<model>: one process trains (explains) every fold of
-    # train.folds, paying TensorFlow's start-up (about 10 s) once per network, not per fold (demo).
+    # train.folds, paying TensorFlow's start-up once per network, not per fold (demo).
     per_network: tuple[str, ...] = ()
 
 
@@ -210,7 +211,7 @@ class TrainParams(_Strict):
         return self.augment if own is None else self.augment.model_copy(update={"enabled": own})
 
     @model_validator(mode="after")
-    def _models_known(self) -> "TrainParams":
+    def _models_known(self) -> TrainParams:
         unknown = [m for m in self.models if m not in self.networks]
         if unknown:
             raise ValueError(f"train.models {unknown} have no entry in train.networks")
@@ -279,7 +280,7 @@ class CanonicalParams(_Strict):
     max_fold_px: float = Field(3.0, ge=0.0)
 
     @model_validator(mode="after")
-    def _box_fits(self) -> "CanonicalParams":
+    def _box_fits(self) -> CanonicalParams:
         if self.face_box_height > self.height:
             raise ValueError(f"face_box_height {self.face_box_height} exceeds height {self.height}")
         return self
@@ -328,7 +329,7 @@ class IntRange(_Strict):
     high: int = Field(ge=1)
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "IntRange":
+    def _not_empty(self) -> IntRange:
         if self.low > self.high:
             raise ValueError(f"empty search range: low={self.low} > high={self.high}")
         return self
@@ -342,7 +343,7 @@ class FloatRange(_Strict):
     log: bool = True
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "FloatRange":
+    def _not_empty(self) -> FloatRange:
         if self.low > self.high:
             raise ValueError(f"empty search range: low={self.low} > high={self.high}")
         return self
@@ -418,14 +419,14 @@ class Params(_Strict):
     tracking: TrackingParams = TrackingParams()
 
     @model_validator(mode="after")
-    def _folds_exist(self) -> "Params":
+    def _folds_exist(self) -> Params:
         bad = [f for f in self.train.folds if f > self.split.n_folds]
         if bad:
             raise ValueError(f"train.folds {bad} exceed split.n_folds={self.split.n_folds}")
         return self
 
     @model_validator(mode="after")
-    def _outputs_safe(self) -> "Params":
+    def _outputs_safe(self) -> Params:
         # Caught here so `-S key=value` overrides fail before any stage starts; the stages check
         # the folder's state (marker, contents) again at run time.
         for key in ("report.html_name", "report.figures_dir"):
@@ -483,7 +484,7 @@ class Params(_Strict):
         return [fold]
 
 
-class ParamsError(ValueError):
+class ParamsError(FerXaiError, ValueError):
     pass
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from .paths import write_bytes_atomic
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 
@@ -140,8 +143,6 @@ def _to_gray_pil(im: Image.Image) -> Image.Image | np.ndarray:
 
 def write_png(path: str | os.PathLike, arr: np.ndarray) -> None:
     """Write an image atomically (temp file + rename) so an interrupted stage leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(arr).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    write_bytes_atomic(path, buf.getvalue())

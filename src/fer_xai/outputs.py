@@ -86,10 +86,10 @@ class OutputGuard:
     allow_in_raw: bool = False
     known_names: frozenset[str] = frozenset()
 
-    def with_key(self, key: str) -> "OutputGuard":
+    def with_key(self, key: str) -> OutputGuard:
         return OutputGuard(self.owner, key, self.others, self.raw_dir, self.allow_in_raw, self.known_names)
 
-    def with_known_names(self, names: Iterable[str]) -> "OutputGuard":
+    def with_known_names(self, names: Iterable[str]) -> OutputGuard:
         return OutputGuard(self.owner, self.key, self.others, self.raw_dir, self.allow_in_raw,
                            frozenset(names))
 

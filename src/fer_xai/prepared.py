@@ -11,11 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .images import read_gray
-
-MANIFEST = "manifest.parquet"
-REJECTED = "rejected.csv"
-SUMMARY = "summary.json"
-CONTACT_SHEET = "contact_sheet.png"
+from .layout import PREPARED_MANIFEST
 
 MANIFEST_COLUMNS = [
     "id", "dataset", "subject", "label", "image", "mask", "source_path",
@@ -55,14 +51,14 @@ class PreparedSet:
         by_id = self.manifest.set_index("id", drop=False)
         missing = [i for i in ids if i not in by_id.index]
         if missing:
-            raise KeyError(f"{self.root / MANIFEST}: no prepared face with id(s) {missing[:5]}"
+            raise KeyError(f"{self.root / PREPARED_MANIFEST}: no prepared face with id(s) {missing[:5]}"
                            f"{' ...' if len(missing) > 5 else ''}: rerun `fer-xai prepare`/`train`?")
         return by_id.loc[ids].reset_index(drop=True)
 
 
 def load_prepared(root: str | os.PathLike) -> PreparedSet:
     root = Path(root)
-    path = root / MANIFEST
+    path = root / PREPARED_MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no prepared manifest; run `fer-xai prepare` first")
     df = pd.read_parquet(path)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from .layout import PREPARED_MANIFEST
 from .paths import repo_root
 
 
@@ -31,6 +32,6 @@ def data_version(prepared_dir: str, folds_file: str) -> str:
     if a and b:
         return f"{a.removesuffix('.dir')}+{b}"
     h = hashlib.md5()
-    for p in (Path(repo_root() / prepared_dir / "manifest.parquet"), Path(repo_root() / folds_file)):
+    for p in (Path(repo_root() / prepared_dir / PREPARED_MANIFEST), Path(repo_root() / folds_file)):
         h.update(p.read_bytes() if p.is_file() else b"")
     return f"local:{h.hexdigest()}"

@@ -1,10 +1,7 @@
-"""Pipeline-mode inputs and the bootstrap over explained images.
+"""The bootstrap over explained images (pipeline mode).
 
-The heatmaps stage (``fer-xai heatmaps``) writes, besides the published-layout PNGs
-(``heatmaps/by_cv``, ``heatmaps/by_net``), the per-image standardized maps
-``heatmaps/standardized/<model>/fold<k>.npz`` (``ids`` (N,) str, ``classes`` (N,) str lowercase
-explained class, ``maps`` (N, 275, 224) uint8). A fold's heatmap for one expression is the mean of
-that fold's maps explained as that expression, min-max stretched and rounded to uint8
+A fold's heatmap for one expression is the mean of that fold's per-image standardized maps
+(:mod:`.standardized`) explained as that expression, min-max stretched and rounded to uint8
 (:func:`fold_heatmap`, the recipe of :mod:`fer_xai.heatmaps.aggregate`). Resampling those maps
 with replacement gives a bootstrap distribution of IoU and F1 over the explained images:
 
@@ -24,25 +21,20 @@ sums instead of to the pixels, and Otsu and the confusion counts come from the r
 from __future__ import annotations
 
 import logging
-import os
-import re
 import time
-import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..labels import DISPLAY_NAMES, EXPRESSIONS, normalize_label
-from .metrics import binarize_mask
-from .published import CompareInputError
+from ..heatmaps.aggregate import stretch, to_png
+from ..scoring import binarize_mask
+from .standardized import StandardizedMaps, load_standardized  # noqa: F401  (benchmarks/ import it from here)
 from .threshold_free import cell_seed
 
 log = logging.getLogger(__name__)
 
-_FOLD_RE = re.compile(r"^fold(?P<fold>\d+)\.npz$")
 BOOT_METRICS: tuple[str, ...] = ("iou", "f1")
 # Bootstrap samples per matrix product (measured fastest on 2 cores for 275 x 224 maps).
 _CHUNK_ROWS = 64
@@ -58,7 +50,7 @@ def otsu_thresholds(hist: np.ndarray) -> np.ndarray:
 
     Bit-for-bit the value of ``skimage.filters.threshold_otsu`` on the image the row counts
     (histogram over the image's own range, float32 counts); a constant image returns its value.
-    Foreground is ``image > threshold`` (:func:`fer_xai.compare.metrics.binarize_heatmap`).
+    Foreground is ``image > threshold`` (:func:`fer_xai.scoring.binarize_heatmap`).
     """
     h = np.asarray(hist)
     if h.shape[-1] != 256:
@@ -107,6 +99,7 @@ class Counts:
         raise ValueError(f"unknown metric {metric!r}")
 
 
+# One vectorised kernel (~75 lines): its steps share a dozen arrays sized for one chunk.
 def resampled_counts(flat_maps: np.ndarray, weights: np.ndarray, inside: np.ndarray,
                      chunk: int | None = None) -> Counts:
     """Score the stretched, Otsu-binarized weighted means of ``flat_maps`` against a mask.
@@ -200,141 +193,10 @@ def fold_heatmap(maps: np.ndarray) -> np.ndarray:
     The heatmaps stage's recipe (:mod:`fer_xai.heatmaps.aggregate`): mean of ``maps / 255``,
     min-max stretch to [0, 1], ``rint(* 255)``; :func:`resampled_counts` mirrors its arithmetic.
     """
-    from ..heatmaps.aggregate import stretch, to_png
-
     maps = np.asarray(maps)
     if maps.ndim != 3 or maps.shape[0] == 0:
         raise ValueError(f"expected (n >= 1, H, W) maps, got {maps.shape}")
     return to_png(stretch(maps.sum(axis=0, dtype=np.float64) / (255.0 * maps.shape[0])))
-
-
-# --- standardized per-image maps ------------------------------------------------------------
-
-
-@dataclass
-class StandardizedMaps:
-    """Per-image canonical maps by (network display name, fold, Expression), read on demand.
-
-    :func:`load_standardized` reads only the class labels and the maps' shape; :meth:`stack`
-    reads one network's fold files when first asked for it and keeps only that network in memory
-    (the study's explanations are gigabytes as uint8).
-    """
-
-    root: Path
-    model_ids: dict[str, str] = field(default_factory=dict)  # display name -> model id (folder)
-    files: dict[tuple[str, int], Path] = field(default_factory=dict)
-    counts: dict[tuple[str, int, str], int] = field(default_factory=dict)
-    _net: str | None = field(default=None, repr=False)
-    _cache: dict[tuple[int, str], np.ndarray] = field(default_factory=dict, repr=False)
-
-    def n_images(self, net: str, fold: int, expr: str) -> int:
-        return self.counts.get((net, fold, expr), 0)
-
-    def stack(self, net: str, fold: int, expr: str) -> np.ndarray:
-        """(n, H, W) uint8 maps of the images of ``fold`` explained as ``expr``."""
-        if self._net != net:
-            self._cache = {}
-            for (n, k), path in sorted(self.files.items()):
-                if n == net:
-                    maps, canon = _read_maps(path)
-                    for e in EXPRESSIONS:
-                        sel = canon == e
-                        if sel.any():
-                            self._cache[(k, DISPLAY_NAMES[e])] = np.ascontiguousarray(maps[sel])
-            self._net = net
-        try:
-            return self._cache[(fold, expr)]
-        except KeyError:
-            raise KeyError(f"no per-image maps for {net} fold {fold} {expr}") from None
-
-
-def _npz_member_header(path: Path, name: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of one array of an ``.npz`` without reading its data."""
-    with zipfile.ZipFile(path) as zf, zf.open(f"{name}.npy") as f:
-        version = np.lib.format.read_magic(f)
-        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = reader(f)
-    return tuple(shape), dtype
-
-
-def _read_maps(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(maps, canonical class ids) of one fold file (validated by :func:`load_standardized`)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            maps = np.asarray(z["maps"])
-            classes = np.asarray(z["classes"]).astype(str)
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise CompareInputError(f"{path}: unreadable standardized maps ({type(exc).__name__}: {exc})") from exc
-    return maps, np.array([normalize_label(c) for c in classes], dtype=object)
-
-
-def display_name(model_dir: str) -> str:
-    """Network display name for a model id (``silnet`` -> ``SilNet``); the folder name if unknown."""
-    from ..models.zoo import UnknownNetworkError, network
-
-    try:
-        return network(model_dir).display_name
-    except UnknownNetworkError:
-        log.warning("standardized maps of %r: not a network of the zoo; using the folder name", model_dir)
-        return model_dir
-
-
-def load_standardized(standardized_dir: str | os.PathLike, shape: tuple[int, int] | None = None,
-                      networks: Sequence[str] | None = None) -> StandardizedMaps:
-    """Read ``<dir>/<model>/fold<k>.npz``; errors name the file and what is wrong with it.
-
-    ``shape``: the mask shape every map must have. ``networks``: keep only these display names.
-    """
-    root = Path(standardized_dir)
-    out = StandardizedMaps(root=root)
-    if not root.is_dir():
-        return out
-    for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        net = display_name(model_dir.name)
-        if networks is not None and net not in networks:
-            log.warning("%s: no by_cv heatmaps for %s; its per-image maps are not used", model_dir, net)
-            continue
-        out.model_ids[net] = model_dir.name
-        for path in sorted(model_dir.glob("fold*.npz")):
-            m = _FOLD_RE.match(path.name)
-            if not m:
-                continue
-            fold = int(m["fold"])
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    missing = [k for k in ("classes", "maps") if k not in z.files]
-                    if missing:
-                        raise CompareInputError(f"{path}: missing array(s) {', '.join(missing)} "
-                                                f"(has {', '.join(z.files) or 'none'})")
-                    classes = np.asarray(z["classes"]).astype(str)
-                mshape, dtype = _npz_member_header(path, "maps")
-            except CompareInputError:
-                raise
-            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-                raise CompareInputError(f"{path}: unreadable standardized maps ({type(exc).__name__}: {exc})") from exc
-            if len(mshape) != 3 or classes.shape != (mshape[0],):
-                raise CompareInputError(f"{path}: maps {mshape} and classes {classes.shape} do not "
-                                        "form (N, H, W) maps with N class labels")
-            if dtype != np.uint8:
-                raise CompareInputError(f"{path}: maps must be uint8 (0..255), got {dtype}")
-            if shape is not None and mshape[0] and mshape[1:] != tuple(shape):
-                raise CompareInputError(
-                    f"shape mismatch: {path} maps are {mshape[1]}x{mshape[2]} (h x w) but the "
-                    f"Ekman masks are {shape[0]}x{shape[1]}")
-            canon = np.array([normalize_label(c) for c in classes], dtype=object)
-            unknown = sorted({c for c, k in zip(classes, canon) if k not in EXPRESSIONS})
-            if unknown:
-                log.warning("%s: ignoring %d map(s) of classes %s", path, int(np.isin(classes, unknown).sum()),
-                            ", ".join(unknown))
-            for e in EXPRESSIONS:
-                n = int((canon == e).sum())
-                if n:
-                    out.counts[(net, fold, DISPLAY_NAMES[e])] = n
-            out.files[(net, fold)] = path
-    if out.counts:
-        log.info("per-image maps: %d networks, %d fold files, %d images", len(out.model_ids),
-                 len(out.files), sum(out.counts.values()))
-    return out
 
 
 # --- bootstrap over images ------------------------------------------------------------------
@@ -345,6 +207,34 @@ def _multiplicities(rng: np.random.Generator, n_samples: int, n: int) -> np.ndar
     idx = rng.integers(0, n, size=(n_samples, n))
     idx += (np.arange(n_samples) * n)[:, None]
     return np.bincount(idx.ravel(), minlength=n_samples * n).reshape(n_samples, n)
+
+
+def _fold_scores(maps: StandardizedMaps, net: str, expr: str, folds: Sequence[int], inside: np.ndarray,
+                 rng: np.random.Generator, n_samples: int, metrics: Sequence[str],
+                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One cell's scores per fold: the point estimate (len(folds),) and the resamples
+    (n_samples, len(folds)) of each metric; ``rng`` is drawn from fold by fold, in order."""
+    boot = {m: np.empty((n_samples, len(folds))) for m in metrics}
+    point = {m: np.empty(len(folds)) for m in metrics}
+    for j, k in enumerate(folds):
+        stack = maps.stack(net, k, expr)
+        flat = stack.reshape(stack.shape[0], -1)
+        c_point = resampled_counts(flat, np.ones((1, flat.shape[0])), inside)
+        c_boot = resampled_counts(flat, _multiplicities(rng, n_samples, flat.shape[0]), inside)
+        for m in metrics:
+            point[m][j] = c_point.score(m)[0]
+            boot[m][:, j] = c_boot.score(m)
+    return point, boot
+
+
+def _percentile_interval(boot: np.ndarray, alpha: float, n_samples: int) -> tuple[float, float]:
+    """Percentile interval of the fold mean of (n_samples, n_folds) resampled scores."""
+    stats = boot.mean(axis=1)  # fold mean per resample; NaN propagates
+    stats = stats[np.isfinite(stats)]
+    if stats.size and n_samples > 0:
+        low, high = np.quantile(stats, [alpha, 1.0 - alpha])
+        return low, high
+    return float("nan"), float("nan")
 
 
 def image_bootstrap(
@@ -385,27 +275,13 @@ def image_bootstrap(
                 continue
             inside = binarize_mask(masks[expr], mask_threshold).ravel()
             rng = np.random.default_rng(cell_seed(seed, net, expr, "images"))
-            boot = {m: np.empty((n_samples, len(fl))) for m in metrics}
-            point = {m: np.empty(len(fl)) for m in metrics}
-            for j, k in enumerate(fl):
-                stack = maps.stack(net, k, expr)
-                flat = stack.reshape(stack.shape[0], -1)
-                c_point = resampled_counts(flat, np.ones((1, flat.shape[0])), inside)
-                c_boot = resampled_counts(flat, _multiplicities(rng, n_samples, flat.shape[0]), inside)
-                for m in metrics:
-                    point[m][j] = c_point.score(m)[0]
-                    boot[m][:, j] = c_boot.score(m)
+            point, boot = _fold_scores(maps, net, expr, fl, inside, rng, n_samples, metrics)
             for m in metrics:
-                stats = boot[m].mean(axis=1)  # fold mean per resample; NaN propagates
-                stats = stats[np.isfinite(stats)]
                 est_img = float(point[m].mean())
                 estimate = float(est_table.at[(net, expr), m]) if (net, expr) in est_table.index else est_img
                 if np.isfinite(estimate) and not np.isclose(estimate, est_img, rtol=0, atol=1e-9):
                     mismatched.append(f"{net}/{expr}/{m}: {estimate:.6f} vs {est_img:.6f}")
-                if stats.size and n_samples > 0:
-                    low, high = np.quantile(stats, [alpha, 1.0 - alpha])
-                else:
-                    low = high = float("nan")
+                low, high = _percentile_interval(boot[m], alpha, n_samples)
                 rows.append({"model": net, "expression": expr, "metric": m, "estimate": estimate,
                              "ci_low": float(low), "ci_high": float(high), "level": level,
                              "unit": "image", "n_units": int(sum(sizes)), "n_samples": n_samples,

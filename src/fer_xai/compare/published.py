@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .. import layout
+from ..errors import FerXaiError
 from ..labels import DISPLAY_NAMES, EXPRESSIONS, normalize_label
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,9 @@ PAPER_NETWORK_ORDER: tuple[str, ...] = (
     "ResNet50", "ResNet101V2", "Xception", "MobileNetV3", "EfficientNetV2",
 )
 
-_BY_CV_RE = re.compile(r"^(?P<net>.+?)_CV(?P<fold>\d+)_(?P<expr>[A-Za-z]+)_heatmap\.png$", re.I)
-_BY_NET_RE = re.compile(r"^(?P<net>.+)_(?P<expr>[A-Za-z]+)_heatmap\.png$", re.I)
-_MASK_RE = re.compile(r"^(?P<expr>[A-Za-z]+)_gt\.png$", re.I)
 
-
-class CompareInputError(ValueError):
-    """A published-layout input that cannot be used; the message names the file(s)."""
+class CompareInputError(FerXaiError, ValueError):
+    """An input of the comparison that cannot be used; the message names the file(s)."""
 
 
 def network_sort_key(name: str) -> tuple[int, str]:
@@ -103,9 +100,9 @@ def find_heatmaps(heatmaps_dir: str | os.PathLike, subdirs: Sequence[str] | None
     skipped: list[str] = []
     tops = [root] if subdirs is None else [root / d for d in subdirs if (root / d).is_dir()]
     for path in sorted(p for top in tops for p in top.rglob("*")):
-        if not path.is_file() or not path.name.lower().endswith("_heatmap.png"):
+        if not path.is_file() or not path.name.lower().endswith(layout.HEATMAP_SUFFIX):
             continue
-        m = _BY_CV_RE.match(path.name)
+        m = layout.BY_CV_HEATMAP_RE.match(path.name)
         if m:
             expr = expression_display(m["expr"])
             if expr is None:
@@ -113,7 +110,7 @@ def find_heatmaps(heatmaps_dir: str | os.PathLike, subdirs: Sequence[str] | None
                 continue
             _register(index.by_cv, (m["net"], int(m["fold"]), expr), path)
             continue
-        m = _BY_NET_RE.match(path.name)
+        m = layout.BY_NET_HEATMAP_RE.match(path.name)
         if m:
             expr = expression_display(m["expr"])
             if expr is None:
@@ -153,14 +150,14 @@ def find_masks(masks_dir: str | os.PathLike, expressions) -> dict[str, Path]:
         raise CompareInputError(f"{root}: masks folder not found")
     found: dict[str, Path] = {}
     for path in sorted(root.iterdir()):
-        m = _MASK_RE.match(path.name)
+        m = layout.EXPRESSION_MASK_RE.match(path.name)
         if m and path.is_file():
             expr = expression_display(m["expr"])
             if expr is not None:
                 found.setdefault(expr, path)
     missing = [e for e in expressions if e not in found]
     if missing:
-        expected = ", ".join(str(root / f"{e}_gt.png") for e in missing)
+        expected = ", ".join(str(root / layout.expression_mask_name(e)) for e in missing)
         raise CompareInputError(f"missing Ekman mask(s): {expected}")
     return {e: found[e] for e in expressions}
 

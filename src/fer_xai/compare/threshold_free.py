@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from .metrics import binarize_mask
+from ..scoring import binarize_mask
 
 
 def roc_auc(heatmap: np.ndarray, truth: np.ndarray) -> float:

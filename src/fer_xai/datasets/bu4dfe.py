@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..images import is_image_name
-from .base import Adapter, AdapterOptionError, RawRecord, ScanResult, classify_label, is_quiet_file
-from .base import numeric_sort_key
+from .base import Adapter, AdapterOptionError, RawRecord, ScanResult, classify_label, is_quiet_file, numeric_sort_key
 
 _SUBJECT = re.compile(r"^[FM]\d{3}$", re.IGNORECASE)
 _CONTAINERS = ("bu_4dfe", "bu4dfe", "bu-4dfe")

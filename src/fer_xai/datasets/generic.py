@@ -134,10 +134,12 @@ class FoldersAdapter(Adapter):
             text = path.stem if opts["subject_source"] == "name" else rel.as_posix()
             subject = match_group(rx, text, "subject")
             if subject is None:
-                result.reject(path, "no_subject", f"subject_pattern {opts['subject_pattern']!r} does not match {text!r}")
+                result.reject(path, "no_subject",
+                              f"subject_pattern {opts['subject_pattern']!r} does not match {text!r}")
                 continue
-            result.records.append(RawRecord(dataset=dataset, subject=subject, label=label, path=path,
-                                            meta={"label_folder": folder}))
+            result.records.append(
+                RawRecord(dataset=dataset, subject=subject, label=label, path=path, meta={"label_folder": folder})
+            )
 
 
 class TokensAdapter(Adapter):
@@ -200,8 +202,9 @@ class TokensAdapter(Adapter):
             if subject is None:
                 result.reject(path, "no_subject", f"cannot derive a subject from {rel.as_posix()!r}")
                 continue
-            result.records.append(RawRecord(dataset=dataset, subject=subject, label=label, path=path,
-                                            meta={"label_source": source}))
+            result.records.append(
+                RawRecord(dataset=dataset, subject=subject, label=label, path=path, meta={"label_source": source})
+            )
 
     @staticmethod
     def _subject(rel: Path, label_words: list[str], rx: re.Pattern[str], opts: dict[str, Any]) -> str | None:
@@ -301,8 +304,10 @@ class CsvAdapter(Adapter):
             if missing:  # pragma: no cover - matches() already checked
                 raise LayoutError(manifest, {self.name: self.layout}, requested=self.name)
             for lineno, raw_row in enumerate(reader, start=2):
-                row = {(k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else ""
-                       for k, v in raw_row.items()}
+                row = {
+                    (k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else ""
+                    for k, v in raw_row.items()
+                }
                 where = f"{manifest.name}:{lineno}"
                 if not row.get("path"):
                     result.reject(where, "missing_file", "empty path")
@@ -340,8 +345,17 @@ class CsvAdapter(Adapter):
                         mask_path = mp
                     else:
                         result.reject(mp, "missing_mask", where)
-                meta = {k: _convert(v) for k, v in row.items()
-                        if k and k not in (*REQUIRED_COLUMNS, "landmarks", "mask")}
-                result.records.append(RawRecord(dataset=dataset, subject=subject, label=label,
-                                                path=path, landmarks=landmarks, mask_path=mask_path,
-                                                meta=meta))
+                meta = {
+                    k: _convert(v) for k, v in row.items() if k and k not in (*REQUIRED_COLUMNS, "landmarks", "mask")
+                }
+                result.records.append(
+                    RawRecord(
+                        dataset=dataset,
+                        subject=subject,
+                        label=label,
+                        path=path,
+                        landmarks=landmarks,
+                        mask_path=mask_path,
+                        meta=meta,
+                    )
+                )

@@ -36,7 +36,7 @@ class LimeSettings:
     slic: SlicParams = field(default_factory=SlicParams)
 
     @classmethod
-    def from_params(cls, p: ExplainParams) -> "LimeSettings":
+    def from_params(cls, p: ExplainParams) -> LimeSettings:
         return cls(num_samples=p.num_samples, hide_color=p.hide_color, kernel_width=p.kernel_width,
                    ridge_alpha=p.ridge_alpha, batch_size=p.batch_size, seed=p.seed, slic=p.slic)
 
@@ -72,7 +72,9 @@ class Explanation:
 def make_perturbation(image: np.ndarray, image_id: str, settings: LimeSettings) -> Perturbation:
     segments = segment(image, settings.slic)
     n = int(segments.max()) + 1
-    return Perturbation(segments, perturbation_matrix(n, settings.num_samples, perturbation_rng(settings.seed, image_id)))
+    return Perturbation(
+        segments, perturbation_matrix(n, settings.num_samples, perturbation_rng(settings.seed, image_id))
+    )
 
 
 def lime_kernel_base(kernel_width: float):
@@ -87,7 +89,12 @@ def fit_surrogate(data: np.ndarray, probs: np.ndarray, label: int, settings: Lim
     base = base or lime_kernel_base(settings.kernel_width)
     distances = pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
     intercept, exp, score, local_pred = base.explain_instance_with_data(
-        data, probs, distances, label, data.shape[1], feature_selection="none",
+        data,
+        probs,
+        distances,
+        label,
+        data.shape[1],
+        feature_selection="none",
         model_regressor=Ridge(alpha=settings.ridge_alpha, fit_intercept=True),
     )
     weights = np.zeros(data.shape[1])
@@ -107,10 +114,12 @@ def explain_image(
 ) -> Explanation:
     """Explain ``label`` (default: the predicted class) for one (H, W) grayscale image in [0, 255]."""
     pert = perturbation or make_perturbation(image, image_id, settings)
-    probs = np.concatenate([
-        np.asarray(predict(b)) for b in
-        perturbed_batches(image, pert.segments, pert.data, settings.hide_color, settings.batch_size)
-    ])
+    probs = np.concatenate(
+        [
+            np.asarray(predict(b))
+            for b in perturbed_batches(image, pert.segments, pert.data, settings.hide_color, settings.batch_size)
+        ]
+    )
     if label is None:
         label = int(np.argmax(probs[0]))
     weights, intercept, score, local_pred = fit_surrogate(pert.data, probs, label, settings, base)
@@ -132,9 +141,15 @@ def explain_images(
     base = lime_kernel_base(settings.kernel_width)
     out = []
     for i in tqdm(range(len(images)), desc=progress or "LIME", disable=progress is None, unit="img"):
-        out.append(explain_image(
-            predict, images[i], str(image_ids[i]), settings,
-            label=None if labels is None else int(labels[i]),
-            perturbation=None if perturbations is None else perturbations[i], base=base,
-        ))
+        out.append(
+            explain_image(
+                predict,
+                images[i],
+                str(image_ids[i]),
+                settings,
+                label=None if labels is None else int(labels[i]),
+                perturbation=None if perturbations is None else perturbations[i],
+                base=base,
+            )
+        )
     return out

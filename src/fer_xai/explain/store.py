@@ -1,4 +1,4 @@
-"""The explanation files of one (model, fold): ``explanations.npz`` and what travels with it.
+"""Reading and writing ``explanations.npz``: the LIME explanations of one (model, fold) or of new images.
 
 ``explanations.npz`` (compressed, no pickles) holds, for N explained images:
 ``ids``, ``classes`` (explained = predicted class), ``labels`` (true class, "" when unknown),
@@ -20,10 +20,6 @@ import numpy as np
 from ..labels import EXPRESSIONS
 from .lime_fast import Explanation
 
-NPZ = "explanations.npz"
-SELECTION = "selection.csv"
-SUMMARY = "summary.json"
-SHEET = "sample_sheet.png"
 _ARRAYS = ("ids", "classes", "labels", "correct", "maps", "segments", "weights", "landmarks")
 
 

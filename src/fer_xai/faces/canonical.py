@@ -46,6 +46,8 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from ..errors import FerXaiError
+
 log = logging.getLogger(__name__)
 
 WIDTH = 224
@@ -61,7 +63,7 @@ INTERPOLATIONS: dict[str, int] = {"nearest": cv2.INTER_NEAREST, "linear": cv2.IN
 DEGENERATE_EPS = 1e-6
 
 
-class CanonicalError(ValueError):
+class CanonicalError(FerXaiError, ValueError):
     """A template or configuration that cannot define a canonical space."""
 
 
@@ -294,7 +296,7 @@ class WarpGrid:
             return np.zeros((0, *self.shape), dtype=np.asarray(images).dtype)
         return np.stack([self.apply(m, interpolation) for m in images])
 
-    def rescaled(self, src_shape: tuple[int, int]) -> "WarpGrid":
+    def rescaled(self, src_shape: tuple[int, int]) -> WarpGrid:
         """The same face's grid for its image resized to ``src_shape``.
 
         Exact: control points on the image's outer edges and landmarks both scale as

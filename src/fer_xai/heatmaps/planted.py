@@ -5,7 +5,7 @@ expression changed the subject's neutral face) is warped into canonical space wi
 grid as its explanations (nearest sampling: a label map). Per expression (the image's true
 label), the warped masks are averaged and binarized at ``threshold`` (the share of images that
 changed there); the total heatmap, Otsu-thresholded, is scored against it with
-:func:`fer_xai.compare.metrics.score_heatmap` (precision, recall, IoU, F1).
+:func:`fer_xai.scoring.score_heatmap` (precision, recall, IoU, F1).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..compare.metrics import score_heatmap
 from ..labels import EXPRESSIONS
+from ..scoring import score_heatmap
 
 COLUMNS = ["expression", "precision", "recall", "iou", "f1", "n_images", "mask_fraction"]
 

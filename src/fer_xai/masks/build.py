@@ -13,40 +13,48 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from pydantic import BaseModel
 
 from ..faces.canonical import CanonicalSpace
-from .spec import MaskSpec, Region, SpecError
+from .schema import XY, Lerp, LineAtX, LineAtY, Offset, Region
+from .spec import MaskSpec, SpecError, parse_vertex
 
 _SHIFT = 4
 
 
 def resolve_vertex(v, space: CanonicalSpace, spec: MaskSpec, _depth: int = 0) -> np.ndarray:
-    """Canonical (x, y) of a spec vertex (see :mod:`fer_xai.masks.spec` for the forms)."""
-    if _depth > 20:
+    """Canonical (x, y) of a spec vertex (see :mod:`fer_xai.masks.spec` for the forms).
+
+    ``v`` is a loaded spec's vertex or one as written in a spec (``{"lerp": [37, 46], "t": 0.5}``).
+    """
+    if _depth > 20:  # load_spec rejects cycles; a MaskSpec built by hand may still have one
         raise SpecError(f"{spec.path}: named points refer to each other in a cycle")
+    if isinstance(v, bool) or not isinstance(v, (int, str, BaseModel)):
+        v = parse_vertex(v)
     if isinstance(v, int):
         return space.point(v).astype(np.float64)
     if isinstance(v, str):
         return resolve_vertex(spec.points[v], space, spec, _depth + 1)
     r = lambda u: resolve_vertex(u, space, spec, _depth + 1)  # noqa: E731
-    if "x_of" in v and "y_of" in v:
-        return np.array([r(v["x_of"])[0], r(v["y_of"])[1]])
-    if "line" in v:
-        a, b = r(v["line"][0]), r(v["line"][1])
-        if "x_of" in v:
-            x = r(v["x_of"])[0]
-            if abs(b[0] - a[0]) < 1e-9:
-                raise SpecError(f"{spec.path}: vertex {v}: line {v['line']} is vertical, no point at a given x")
-            return np.array([x, a[1] + (x - a[0]) * (b[1] - a[1]) / (b[0] - a[0])])
-        y = r(v["y_of"])[1]
+    if isinstance(v, XY):
+        return np.array([r(v.x_of)[0], r(v.y_of)[1]])
+    if isinstance(v, LineAtX):
+        a, b = r(v.line[0]), r(v.line[1])
+        x = r(v.x_of)[0]
+        if abs(b[0] - a[0]) < 1e-9:
+            raise SpecError(f"{spec.path}: vertex {v}: line {list(v.line)} is vertical, no point at a given x")
+        return np.array([x, a[1] + (x - a[0]) * (b[1] - a[1]) / (b[0] - a[0])])
+    if isinstance(v, LineAtY):
+        a, b = r(v.line[0]), r(v.line[1])
+        y = r(v.y_of)[1]
         if abs(b[1] - a[1]) < 1e-9:
-            raise SpecError(f"{spec.path}: vertex {v}: line {v['line']} is horizontal, no point at a given y")
+            raise SpecError(f"{spec.path}: vertex {v}: line {list(v.line)} is horizontal, no point at a given y")
         return np.array([a[0] + (y - a[1]) * (b[0] - a[0]) / (b[1] - a[1]), y])
-    if "lerp" in v:
-        a, b = r(v["lerp"][0]), r(v["lerp"][1])
-        return a + float(v["t"]) * (b - a)
-    if "at" in v:
-        return r(v["at"]) + np.array([float(v.get("dx", 0.0)), float(v.get("dy", 0.0))])
+    if isinstance(v, Lerp):
+        a, b = r(v.lerp[0]), r(v.lerp[1])
+        return a + float(v.t) * (b - a)
+    if isinstance(v, Offset):
+        return r(v.at) + np.array([float(v.dx), float(v.dy)])
     raise SpecError(f"{spec.path}: cannot resolve vertex {v!r}")
 
 
@@ -57,19 +65,17 @@ def _fixed(points: np.ndarray) -> np.ndarray:
 def draw_region(region: Region, space: CanonicalSpace, spec: MaskSpec, canvas: np.ndarray | None = None) -> np.ndarray:
     """Fill one region into a boolean canvas of the canonical shape (a new one by default)."""
     img = np.zeros(space.shape, np.uint8) if canvas is None else canvas.astype(np.uint8)
-    if region.kind == "polygon":
-        pts = np.array([resolve_vertex(v, space, spec) for v in region.data])
+    if region.polygon is not None:
+        pts = np.array([resolve_vertex(v, space, spec) for v in region.polygon])
         cv2.fillPoly(img, [_fixed(pts)], 1, lineType=cv2.LINE_8, shift=_SHIFT)
-    elif region.kind == "triangles":
-        tris = [_fixed(np.array([resolve_vertex(v, space, spec) for v in t])) for t in region.data]
+    elif region.triangles is not None:
+        tris = [_fixed(np.array([resolve_vertex(v, space, spec) for v in t])) for t in region.triangles]
         cv2.fillPoly(img, tris, 1, lineType=cv2.LINE_8, shift=_SHIFT)
-    elif region.kind == "circle":
-        c = resolve_vertex(region.data["center"], space, spec)
-        r = float(region.data["radius"])
+    else:
+        c = resolve_vertex(region.circle.center, space, spec)
+        r = float(region.circle.radius)
         ys, xs = np.ogrid[0 : space.height, 0 : space.width]
         img[(xs - c[0]) ** 2 + (ys - c[1]) ** 2 <= r * r] = 1  # pixel centres within the radius
-    else:  # pragma: no cover - the loader rejects other kinds
-        raise SpecError(f"{spec.path}: region {region.name}: unknown kind {region.kind}")
     return img.astype(bool)
 
 

@@ -20,28 +20,36 @@ top-right, bottom-right), to named points, or derive a point from others:
 * ``{lerp: [A, B], t: 0.25}``: A + t (B - A),
 * ``{at: A, dx: 3, dy: -2}``: A moved by canonical pixels.
 
-Every problem is reported with the file and the key path that holds it.
+Loading is two steps: the pydantic models of :mod:`fer_xai.masks.schema` check the file's
+structure and types (unknown keys are errors, as in ``params.yaml``), then the cross-references
+are checked here (named points and their cycles, region names, AU numbers, the six
+expressions). Every problem is reported on its own line with the file and the key path that
+holds it, e.g. ``spec.yaml: regions.tri.triangles[0][2]: point 99 out of range 1..89``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..config import read_yaml_mapping
-from ..faces.canonical import N_CONTROL
+from ..errors import FerXaiError
 from ..labels import DISPLAY_NAMES, EXPRESSIONS
+from .schema import SHAPES, ActionUnit, Combination, Expression, Region, SpecFile, Vertex, vertex_form
+
+__all__ = ["SHAPES", "SPEC_FILE", "ActionUnit", "Combination", "Expression", "MaskSpec", "Region", "SpecError",
+           "default_spec_path", "load_spec", "parse_vertex"]
 
 SPEC_FILE = "ekman_masks.yaml"
-SHAPES = ("polygon", "triangles", "circle")
 
 
-class SpecError(ValueError):
+class SpecError(FerXaiError, ValueError):
     """An invalid mask spec; the message names the file and the key."""
 
 
@@ -50,50 +58,18 @@ def default_spec_path() -> Path:
 
 
 @dataclass(frozen=True)
-class Region:
-    name: str
-    kind: str  # polygon | triangles | circle
-    data: Any
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ActionUnit:
-    number: int
-    name: str
-    muscles: str
-    landmarks: tuple[int, ...]
-    regions: tuple[str, ...]
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Combination:
-    aus: tuple[int, ...]
-    regions: tuple[str, ...]
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Expression:
-    name: str  # display name, e.g. "Anger"
-    aus: tuple[int, ...]
-    regions: dict[int, tuple[str, ...]]  # per-AU override
-    omit: dict[int, str]
-    differences: str = ""
-
-
-@dataclass(frozen=True)
 class MaskSpec:
+    """A checked spec: every name it refers to is defined, AUs are numbers, expressions display names."""
+
     path: Path
     version: int
     template: str
     references: dict[str, str]
-    points: dict[str, Any]
+    points: dict[str, Vertex]
     regions: dict[str, Region]
     aus: dict[int, ActionUnit]
     combinations: tuple[Combination, ...]
-    expressions: dict[str, Expression] = field(default_factory=dict)
+    expressions: dict[str, Expression]  # display name ("Anger") -> definition, in file order
 
     def au_regions(self, expression: str, au: int) -> tuple[str, ...]:
         """The regions AU ``au`` draws in ``expression`` (an override or the AU's default)."""
@@ -108,187 +84,138 @@ class MaskSpec:
         return [(c, c.regions) for c in self.combinations if set(c.aus) <= drawn]
 
 
-def _err(path: Path, where: str, msg: str) -> SpecError:
-    return SpecError(f"{path}: {where}: {msg}")
+# --------------------------------------------------------------------------- loading
+
+_VERTEX = TypeAdapter(Vertex)
 
 
-def _check_vertex(v: Any, path: Path, where: str, points: dict[str, Any]) -> None:
-    if isinstance(v, bool):
-        raise _err(path, where, f"vertex {v!r} is not a point number, name or derivation")
-    if isinstance(v, int):
-        if not 1 <= v <= N_CONTROL:
-            raise _err(path, where, f"point {v} out of range 1..{N_CONTROL}")
-        return
-    if isinstance(v, str):
-        if v not in points:
-            raise _err(path, where, f"unknown named point {v!r} (define it under 'points')")
-        return
-    if not isinstance(v, dict):
-        raise _err(path, where, f"vertex {v!r} is not a point number, name or derivation")
-    keys = set(v)
-    if keys == {"x_of", "y_of"}:
-        _check_vertex(v["x_of"], path, where + ".x_of", points)
-        _check_vertex(v["y_of"], path, where + ".y_of", points)
-    elif "line" in keys and keys in ({"line", "x_of"}, {"line", "y_of"}):
-        on = v["line"]
-        if not isinstance(on, list) or len(on) != 2:
-            raise _err(path, where + ".line", "expected a list of two vertices")
-        for i, u in enumerate(on):
-            _check_vertex(u, path, f"{where}.line[{i}]", points)
-        other = "x_of" if "x_of" in keys else "y_of"
-        _check_vertex(v[other], path, f"{where}.{other}", points)
-    elif keys == {"lerp", "t"}:
-        ab = v["lerp"]
-        if not isinstance(ab, list) or len(ab) != 2:
-            raise _err(path, where + ".lerp", "expected a list of two vertices")
-        for i, u in enumerate(ab):
-            _check_vertex(u, path, f"{where}.lerp[{i}]", points)
-        if not isinstance(v["t"], (int, float)):
-            raise _err(path, where + ".t", "expected a number")
-    elif "at" in keys and keys <= {"at", "dx", "dy"}:
-        _check_vertex(v["at"], path, where + ".at", points)
-        for k in ("dx", "dy"):
-            if k in v and not isinstance(v[k], (int, float)):
-                raise _err(path, f"{where}.{k}", "expected a number of canonical pixels")
-    else:
-        raise _err(path, where, f"unknown vertex form with keys {sorted(map(str, keys))} "
-                   "(expected x_of/y_of, line+x_of, line+y_of, lerp+t or at+dx/dy)")
-
-
-def _au_number(key: Any, path: Path, where: str) -> int:
-    s = str(key).upper().removeprefix("AU")
-    if not s.isdigit():
-        raise _err(path, where, f"{key!r} is not an action unit number")
-    return int(s)
+def parse_vertex(v: Any) -> Vertex:
+    """A vertex as written in a spec (``37``, ``"mid"``, ``{"lerp": [37, 46], "t": 0.5}``), checked."""
+    try:
+        return _VERTEX.validate_python(v)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = _key_path(err["loc"], v)  # inside the vertex: "lerp[1].dx", or "" for the vertex itself
+        raise SpecError(f"vertex {v!r}: {where + ': ' if where else ''}{_message(err)}") from exc
 
 
 def load_spec(path: str | os.PathLike | None = None) -> MaskSpec:
     """Read and validate a mask spec (default: the packaged one)."""
     p = Path(path) if path is not None else default_spec_path()
     raw = read_yaml_mapping(p, "mask spec", SpecError)
-    for key in ("version", "regions", "aus", "expressions"):
-        if key not in raw:
-            raise _err(p, key, "missing")
-    known = {"spec", "version", "template", "numbering", "references", "points", "regions", "aus",
-             "combinations", "expressions", "notes"}
-    unknown = set(raw) - known
-    if unknown:
-        raise _err(p, ",".join(sorted(unknown)), f"unknown top-level key(s); expected {sorted(known)}")
+    try:
+        doc = SpecFile.model_validate(raw)
+    except ValidationError as exc:
+        raise _spec_error(p, ((_key_path(e["loc"], raw) or "top level", _message(e)) for e in exc.errors())) from exc
+    problems = list(_reference_problems(doc))
+    if problems:
+        raise _spec_error(p, problems)
+    return MaskSpec(path=p, version=doc.version, template=doc.template, references=doc.references,
+                    points=doc.points, regions=doc.regions, aus=doc.aus, combinations=doc.combinations,
+                    expressions=doc.expressions)
 
-    points = raw.get("points") or {}
-    if not isinstance(points, dict):
-        raise _err(p, "points", "expected a mapping name -> vertex")
-    for name, v in points.items():
-        _check_vertex(v, p, f"points.{name}", {k: None for k in points if k != name})
 
-    regions: dict[str, Region] = {}
-    if not isinstance(raw["regions"], dict) or not raw["regions"]:
-        raise _err(p, "regions", "expected a non-empty mapping")
-    for name, r in raw["regions"].items():
-        where = f"regions.{name}"
-        if not isinstance(r, dict):
-            raise _err(p, where, "expected a mapping")
-        kinds = [k for k in SHAPES if k in r]
-        if len(kinds) != 1:
-            raise _err(p, where, f"needs exactly one of {SHAPES}")
-        extra = set(r) - {kinds[0], "note"}
-        if extra:
-            raise _err(p, where, f"unknown key(s) {sorted(extra)}")
-        kind, data = kinds[0], r[kinds[0]]
-        if kind == "polygon":
-            if not isinstance(data, list) or len(data) < 3:
-                raise _err(p, where + ".polygon", "expected a list of at least 3 vertices")
-            for i, v in enumerate(data):
-                _check_vertex(v, p, f"{where}.polygon[{i}]", points)
-        elif kind == "triangles":
-            if not isinstance(data, list) or not data:
-                raise _err(p, where + ".triangles", "expected a list of [a, b, c] vertex triples")
-            for i, t in enumerate(data):
-                if not isinstance(t, list) or len(t) != 3:
-                    raise _err(p, f"{where}.triangles[{i}]", "expected three vertices")
-                for j, v in enumerate(t):
-                    _check_vertex(v, p, f"{where}.triangles[{i}][{j}]", points)
-        else:
-            if not isinstance(data, dict) or set(data) != {"center", "radius"}:
-                raise _err(p, where + ".circle", "expected {center: vertex, radius: canonical px}")
-            _check_vertex(data["center"], p, where + ".circle.center", points)
-            if not isinstance(data["radius"], (int, float)) or data["radius"] <= 0:
-                raise _err(p, where + ".circle.radius", "expected a positive number of canonical pixels")
-        regions[name] = Region(name, kind, data, str(r.get("note", "")))
+def _spec_error(path: Path, problems: Iterable[tuple[str, str]]) -> SpecError:
+    return SpecError("\n".join(f"{path}: {where}: {msg}" for where, msg in problems))
 
-    def region_list(value: Any, where: str) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            raise _err(p, where, "expected a list of region names")
-        for n in value:
-            if n not in regions:
-                raise _err(p, where, f"unknown region {n!r}")
-        return tuple(value)
 
-    aus: dict[int, ActionUnit] = {}
-    if not isinstance(raw["aus"], dict):
-        raise _err(p, "aus", "expected a mapping AU number -> definition")
-    for key, a in raw["aus"].items():
-        n = _au_number(key, p, f"aus.{key}")
-        where = f"aus.{key}"
-        if not isinstance(a, dict) or "regions" not in a or "name" not in a:
-            raise _err(p, where, "needs at least 'name' and 'regions'")
-        lms = a.get("landmarks", [])
-        if not isinstance(lms, list) or any(not isinstance(i, int) or not 1 <= i <= 68 for i in lms):
-            raise _err(p, where + ".landmarks", "expected dlib landmark numbers 1..68")
-        aus[n] = ActionUnit(n, str(a["name"]), str(a.get("muscles", "")), tuple(lms),
-                            region_list(a["regions"], where + ".regions"), str(a.get("note", "")))
+# Pydantic's wording where a spec's author would not recognise it (YAML has lists and keys).
+_MESSAGES = {"extra_forbidden": "unknown key", "tuple_type": "Input should be a list"}
 
-    combos = []
-    for i, c in enumerate(raw.get("combinations") or []):
-        where = f"combinations[{i}]"
-        if not isinstance(c, dict) or "aus" not in c or "regions" not in c:
-            raise _err(p, where, "needs 'aus' and 'regions'")
-        caus = tuple(_au_number(a, p, where + ".aus") for a in c["aus"])
-        for a in caus:
-            if a not in aus:
-                raise _err(p, where + ".aus", f"AU{a} is not defined under 'aus'")
-        combos.append(Combination(caus, region_list(c["regions"], where + ".regions"), str(c.get("note", ""))))
 
-    expressions: dict[str, Expression] = {}
-    if not isinstance(raw["expressions"], dict):
-        raise _err(p, "expressions", "expected a mapping expression -> definition")
-    display = {v.lower(): v for k, v in DISPLAY_NAMES.items() if k in EXPRESSIONS}
-    for key, e in raw["expressions"].items():
-        where = f"expressions.{key}"
-        name = display.get(str(key).lower())
-        if name is None:
-            raise _err(p, where, f"unknown expression (expected one of {sorted(display.values())})")
-        if not isinstance(e, dict) or "aus" not in e:
-            raise _err(p, where, "needs 'aus'")
-        eaus = tuple(_au_number(a, p, where + ".aus") for a in e["aus"])
-        for a in eaus:
-            if a not in aus:
-                raise _err(p, where + ".aus", f"AU{a} is not defined under 'aus'")
-        overrides = {}
-        for k, v in (e.get("regions") or {}).items():
-            a = _au_number(k, p, f"{where}.regions.{k}")
-            if a not in eaus:
-                raise _err(p, f"{where}.regions.{k}", f"AU{a} is not one of the expression's AUs {list(eaus)}")
-            overrides[a] = region_list(v, f"{where}.regions.{k}")
-        omit = {}
-        for k, v in (e.get("omit") or {}).items():
-            a = _au_number(k, p, f"{where}.omit.{k}")
-            if a not in eaus:
-                raise _err(p, f"{where}.omit.{k}", f"AU{a} is not one of the expression's AUs {list(eaus)}")
-            if not str(v or "").strip():
-                raise _err(p, f"{where}.omit.{k}", "give the reason the AU's region is not drawn")
-            omit[a] = str(v)
-        expressions[name] = Expression(name, eaus, overrides, omit, str(e.get("differences", "")))
-    missing = [DISPLAY_NAMES[x] for x in EXPRESSIONS if DISPLAY_NAMES[x] not in expressions]
+def _message(err: dict) -> str:
+    return _MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
+
+
+def _key_path(loc: tuple, raw: Any) -> str:
+    """Pydantic's error location as written in the file: ``regions.tri.triangles[0][2]``.
+
+    Walks the raw document to tell list indexes from (integer) mapping keys, and drops what is
+    not in the file: pydantic's ``[key]`` marker and the vertex form the discriminator chose.
+    """
+    out, node = "", raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out, node = f"{out}.{part}", node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out, node = f"{out}[{part}]", node[part]
+        elif part == "[key]" or part == vertex_form(node):
+            continue
+        else:  # a missing key, or an index into a value converted on the way (a single region name)
+            out, node = out + (f"[{part}]" if isinstance(part, int) else f".{part}"), None
+    return out.lstrip(".")
+
+
+def _named_points(v: Vertex, where: str) -> Iterator[tuple[str, str]]:
+    """``(key path, name)`` of each named point in vertex ``v`` (``v`` itself when it is a name)."""
+    if isinstance(v, str):
+        yield where, v
+    elif isinstance(v, BaseModel):
+        for key, value in v:
+            if isinstance(value, tuple):
+                for i, u in enumerate(value):
+                    yield from _named_points(u, f"{where}.{key}[{i}]")
+            else:
+                yield from _named_points(value, f"{where}.{key}")
+
+
+def _cycle(start: str, refs: dict[str, list[str]]) -> list[str] | None:
+    """A chain of named points from ``start`` back to itself, if there is one."""
+    stack, seen = [[start]], {start}
+    while stack:
+        trail = stack.pop()
+        for n in refs.get(trail[-1], ()):
+            if n == start:
+                return [*trail, n]
+            if n in refs and n not in seen:
+                seen.add(n)
+                stack.append([*trail, n])
+    return None
+
+
+def _point_problems(doc: SpecFile) -> Iterator[tuple[str, str]]:
+    named = [(w, n) for name, v in doc.points.items() for w, n in _named_points(v, f"points.{name}")]
+    for name, region in doc.regions.items():
+        named += [(w, n) for where, v in region.vertices(f"regions.{name}") for w, n in _named_points(v, where)]
+    for where, n in named:
+        if n not in doc.points:
+            yield where, f"unknown named point {n!r} (define it under 'points')"
+    refs = {name: [n for _, n in _named_points(v, "")] for name, v in doc.points.items()}
+    for name in doc.points:
+        cycle = _cycle(name, refs)
+        if cycle:
+            yield f"points.{name}", f"refers to itself ({' -> '.join(cycle)})"
+
+
+def _au_problems(aus: tuple[int, ...], where: str, doc: SpecFile) -> Iterator[tuple[str, str]]:
+    for i, a in enumerate(aus):
+        if a not in doc.aus:
+            yield f"{where}[{i}]", f"AU{a} is not defined under 'aus'"
+
+
+def _region_problems(names: tuple[str, ...], where: str, doc: SpecFile) -> Iterator[tuple[str, str]]:
+    for i, n in enumerate(names):
+        if n not in doc.regions:
+            yield f"{where}[{i}]", f"unknown region {n!r}"
+
+
+def _reference_problems(doc: SpecFile) -> Iterator[tuple[str, str]]:
+    """What the file refers to but does not define, each with its key path."""
+    yield from _point_problems(doc)
+    for n, au in doc.aus.items():
+        yield from _region_problems(au.regions, f"aus.{n}.regions", doc)
+    for i, c in enumerate(doc.combinations):
+        yield from _au_problems(c.aus, f"combinations[{i}].aus", doc)
+        yield from _region_problems(c.regions, f"combinations[{i}].regions", doc)
+    for name, ex in doc.expressions.items():
+        where = f"expressions.{name}"
+        yield from _au_problems(ex.aus, f"{where}.aus", doc)
+        for section, per_au in (("regions", ex.regions), ("omit", ex.omit)):
+            for a in per_au:
+                if a not in ex.aus:
+                    yield f"{where}.{section}.{a}", f"AU{a} is not one of the expression's AUs {list(ex.aus)}"
+        for a, names in ex.regions.items():
+            yield from _region_problems(names, f"{where}.regions.{a}", doc)
+    missing = [DISPLAY_NAMES[x] for x in EXPRESSIONS if DISPLAY_NAMES[x] not in doc.expressions]
     if missing:
-        raise _err(p, "expressions", f"missing {missing}")
-    version = raw["version"]
-    if not isinstance(version, int):
-        raise _err(p, "version", "expected an integer")
-    return MaskSpec(
-        path=p, version=version, template=str(raw.get("template", "dlib_mean")),
-        references={str(k): str(v) for k, v in (raw.get("references") or {}).items()},
-        points=points, regions=regions, aus=aus, combinations=tuple(combos), expressions=expressions,
-    )
+        yield "expressions", f"missing {missing}"

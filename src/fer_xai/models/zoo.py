@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
+from ..errors import FerXaiError
 from ..labels import EXPRESSIONS
 from . import scratch
 
@@ -58,7 +60,7 @@ NO_PRETRAINING = frozenset({"none", "random", "scratch", "no", "false"})
 PREPROCESSING_CHOICES = ("keras", "paper")
 
 
-class ModelZooError(ValueError):
+class ModelZooError(FerXaiError, ValueError):
     """Base class of the zoo's argument errors."""
 
 
@@ -76,7 +78,7 @@ class InputSizeError(ModelZooError):
 class PretrainedWeightsMissing(FileNotFoundError):
     """The ImageNet weight file of a backbone is not on this machine (nothing is downloaded)."""
 
-    def __init__(self, message: str, *, spec: "NetworkSpec", searched: list[Path]):
+    def __init__(self, message: str, *, spec: NetworkSpec, searched: list[Path]):
         super().__init__(message)
         self.spec = spec
         self.file_name = spec.weights_file
@@ -258,7 +260,7 @@ def find_imagenet_weights(spec: NetworkSpec, weights_dir: str | os.PathLike | No
 class BuiltModel:
     """What :func:`build_network` built: the model and whether ImageNet weights were loaded."""
 
-    model: "keras.Model"
+    model: keras.Model
     spec: NetworkSpec
     input_size: int
     pretrained: bool
@@ -398,7 +400,7 @@ def build_model(
     allow_random_init: bool = False,
     seed: int | None = None,
     **kwargs: Any,
-) -> "keras.Model":
+) -> keras.Model:
     """:func:`build_network` returning only the (uncompiled) ``keras.Model``.
 
     The model carries ``fer_pretrained`` (bool) and ``fer_weights_path`` attributes.
@@ -409,7 +411,7 @@ def build_model(
     return built.model
 
 
-def load_model(path: str | os.PathLike, **kwargs: Any) -> "keras.Model":
+def load_model(path: str | os.PathLike, **kwargs: Any) -> keras.Model:
     """``keras.saving.load_model`` with the zoo's custom layers registered."""
     import keras
 

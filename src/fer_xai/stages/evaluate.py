@@ -14,9 +14,10 @@ import click
 import numpy as np
 import pandas as pd
 
+from .. import layout
 from ..config import Params
-from ..paths import metrics_path, resolve, write_json_atomic
-from .train import fold_dir
+from ..paths import write_json_atomic
+from .options import no_mlflow_option
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,11 @@ _FOLD_METRICS = ["test_accuracy", "test_macro_precision", "test_macro_recall", "
 
 def collect(params: Params) -> pd.DataFrame:
     log.info("reading <model>/fold<k>/metrics.json under %s for %d network(s) x %d fold(s)",
-             resolve(params.train.out_dir), len(params.train.models), len(params.train.folds))
+             layout.train_dir(params), len(params.train.models), len(params.train.folds))
     rows, missing = [], []
     for m in params.train.models:
         for k in params.train.folds:
-            path = fold_dir(params, m, k) / "metrics.json"
+            path = layout.train_fold_dir(params, m, k) / layout.FOLD_METRICS
             if not path.is_file():
                 missing.append(str(path))
                 continue
@@ -37,7 +38,8 @@ def collect(params: Params) -> pd.DataFrame:
             rows.append({"model": m, "fold": k, **{c: met[c] for c in _FOLD_METRICS},
                          "pretrained": met.get("pretrained"), "n_test": met.get("n_test")})
     if missing:
-        raise click.ClickException("missing training results (run `dvc repro` or `fer-xai train`): " + ", ".join(missing))
+        raise click.ClickException("missing training results (run `dvc repro` or `fer-xai train`): "
+                                   + ", ".join(missing))
     return pd.DataFrame(rows)
 
 
@@ -79,25 +81,26 @@ def plot(summary: pd.DataFrame, path) -> None:
 
 
 def run(params: Params) -> pd.DataFrame:
-    out = resolve(params.evaluate.out_dir)
+    out = layout.evaluate_dir(params)
     out.mkdir(parents=True, exist_ok=True)
     folds = collect(params)
     summary = summarize(folds)
-    folds.to_csv(out / "cv_folds.csv", index=False)
-    summary.to_csv(out / "cv_summary.csv", index=False)
-    plot(summary, out / "cv_accuracy.png")
-    write_json_atomic(metrics_path("cv"), {
+    folds.to_csv(out / layout.CV_FOLDS, index=False)
+    summary.to_csv(out / layout.CV_SUMMARY, index=False)
+    plot(summary, out / layout.CV_PLOT)
+    metrics = layout.metrics_file(layout.CV_METRICS)
+    write_json_atomic(metrics, {
         r.model: {"accuracy_mean": round(r.accuracy_mean, 4), "accuracy_std": round(r.accuracy_std, 4)}
         for r in summary.itertuples()
     })
     for r in summary.itertuples():
         log.info("%s: accuracy %.4f ± %.4f over %d folds", r.model, r.accuracy_mean, r.accuracy_std, r.n_folds)
-    log.info("wrote %s (cv_folds.csv, cv_summary.csv, cv_accuracy.png) and %s", out, metrics_path("cv"))
+    log.info("wrote %s (%s, %s, %s) and %s", out, layout.CV_FOLDS, layout.CV_SUMMARY, layout.CV_PLOT, metrics)
     return summary
 
 
 @click.command("evaluate")
-@click.option("--no-mlflow", is_flag=True)
+@no_mlflow_option
 @click.pass_obj
 def cli(obj, no_mlflow: bool) -> None:
     """Cross-validation accuracy per network (mean and std over folds), CSV + bar chart."""
@@ -108,7 +111,7 @@ def cli(obj, no_mlflow: bool) -> None:
 
         from ..tracking import stage_run
 
-        out = resolve(params.evaluate.out_dir)
+        out = layout.evaluate_dir(params)
         with stage_run("evaluate", params.tracking.experiment,
                        params={"models": list(params.train.models), "folds": list(params.train.folds)}):
             for r in summary.itertuples():

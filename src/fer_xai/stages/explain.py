@@ -4,8 +4,8 @@ Pipeline mode, ``--model M --fold K``: loads ``models:/fer-<M>@fold<K>`` from th
 picks up to ``explain.positives_per_class`` predicted positives per class from the fold's
 ``predictions.csv``, explains each for its predicted class and writes
 ``<explain.out_dir>/<M>/fold<K>/`` (``explanations.npz``, ``selection.csv``, ``summary.json``,
-``sample_sheet.png``; see :mod:`fer_xai.explain.store`), then logs that folder to the training's
-MLflow run under ``explanations/``.
+``sample_sheet.png``; names in :mod:`fer_xai.layout`, the format in :mod:`fer_xai.explain.store`),
+then logs that folder to the training's MLflow run under ``explanations/``.
 
 New-images mode, ``--model-uri URI --images DIR --out OUT``: a model that ``fer-xai train`` logged
 (any MLflow URI; other flavours are refused, see :func:`fer_xai.registry.load_model_uri`)
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,18 +27,18 @@ import click
 import numpy as np
 import pandas as pd
 
+from .. import layout
 from ..config import Params, PrepareParams
 from ..datasets.base import display_name
 from ..explain.lime_fast import LimeSettings, explain_images
 from ..explain.predictor import GraphPredictor
 from ..explain.select import select_positives
 from ..explain.sheet import sample_sheet
-from ..explain.store import NPZ, SELECTION, SHEET, SUMMARY, save_explanations
+from ..explain.store import save_explanations
 from ..images import write_png
 from ..labels import EXPRESSIONS
 from ..outputs import UnsafeOutputError, staged_dir
-from ..paths import resolve
-from .train import fold_dir
+from .options import no_mlflow_option
 
 log = logging.getLogger(__name__)
 
@@ -48,32 +47,23 @@ log = logging.getLogger(__name__)
 MAX_PRED_MISMATCH = 0.02
 
 
-def out_dir(params: Params, model_id: str, fold: int) -> Path:
-    return resolve(params.explain.out_dir) / model_id / f"fold{fold}"
-
-
 def _settings_summary(params: Params) -> dict:
     return {k: v for k, v in params.explain.model_dump().items() if k not in ("out_dir", "log_to_mlflow")}
 
 
 def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = True) -> dict:
     """Explain one registered fold model; returns the summary written to ``summary.json``."""
-    from ..registry import fold_model_uri, fold_model_version, load_model_uri
+    from ..registry import fold_model_uri, load_model_uri
     from ..tracking import configure
 
     ep = params.explain
-    out = out_dir(params, model_id, fold)
-    guard = params.output_guard("explain").with_known_names((NPZ, SELECTION, SHEET, SUMMARY))
+    out = layout.explain_fold_dir(params, model_id, fold)
+    guard = params.output_guard("explain").with_known_names(layout.EXPLAIN_FILES)
     guard.check(out)  # before any work: a folder the stage may not replace fails fast
     configure(params.tracking.experiment)
     uri = fold_model_uri(model_id, fold)
-    try:
-        version = fold_model_version(model_id, fold)
-    except Exception as exc:  # MlflowException when the name or alias does not exist
-        raise click.ClickException(
-            f"{uri}: not in the MLflow registry ({exc.__class__.__name__}); train it first: "
-            f"`fer-xai train --model {model_id} --fold {fold}` (or `dvc repro`)") from exc
-    pred_path = fold_dir(params, model_id, fold) / "predictions.csv"
+    version = _registered_version(uri, model_id, fold)
+    pred_path = layout.train_fold_dir(params, model_id, fold) / layout.PREDICTIONS
     if not pred_path.is_file():
         raise click.ClickException(f"{pred_path}: no test predictions for {model_id} fold {fold}; train it first")
     predictions = pd.read_csv(pred_path, dtype={"id": str, "subject": str})
@@ -85,7 +75,7 @@ def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = Tr
     chosen = select_positives(predictions, ep.positives_per_class, ep.seed, model_id, fold)
     from ..prepared import load_prepared
 
-    ps = load_prepared(resolve(params.prepare.out_dir))
+    ps = load_prepared(layout.prepared_dir(params))
     faces, landmarks = ps.faces(chosen["id"], size)
     class_idx = [EXPRESSIONS.index(c) for c in chosen["pred"]]
     log.info("%s fold %d: explaining %d images (%s) at %d px, %d samples each", model_id, fold, len(chosen),
@@ -101,7 +91,34 @@ def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = Tr
         raise click.ClickException(
             f"{uri} predicts another class than {pred_path} for {mismatch} of {len(expl)} images: the "
             "registered model is not the one that wrote these predictions; rerun the training stage")
-    summary = {
+    summary = _fold_summary(params, model_id, fold, uri, version, size, chosen, expl, mismatch, seconds)
+    with staged_dir(out, guard) as tmp:
+        _write_fold(tmp, ep.sheet_faces, expl, faces, landmarks, chosen, model_id, fold, size, summary)
+    log.info("%s fold %d: %d explanations in %.1f s (%.2f s/image) -> %s", model_id, fold, len(expl), seconds,
+             summary["seconds_per_image"], out)
+    if use_mlflow and ep.log_to_mlflow:
+        _log_to_training_run(version.run_id, out, summary)
+    import keras
+
+    keras.backend.clear_session()  # one process may explain every fold: free this fold's model
+    return summary
+
+
+def _registered_version(uri: str, model_id: str, fold: int):
+    """The registry's version behind ``uri``; a missing one says how to train it."""
+    from ..registry import fold_model_version
+
+    try:
+        return fold_model_version(model_id, fold)
+    except Exception as exc:  # MlflowException when the name or alias does not exist
+        raise click.ClickException(
+            f"{uri}: not in the MLflow registry ({exc.__class__.__name__}); train it first: "
+            f"`fer-xai train --model {model_id} --fold {fold}` (or `dvc repro`)") from exc
+
+
+def _fold_summary(params: Params, model_id: str, fold: int, uri: str, version, size: int, chosen: pd.DataFrame,
+                  expl: list, mismatch: int, seconds: float) -> dict:
+    return {
         "model": model_id, "fold": fold, "model_uri": uri, "model_version": str(version.version),
         "run_id": version.run_id, "input_size": size, "n_explained": len(expl),
         "n_correct": int(chosen["correct"].astype(bool).sum()) if len(chosen) else 0,
@@ -112,35 +129,34 @@ def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = Tr
         "mean_surrogate_r2": float(np.mean([e.score for e in expl])) if expl else float("nan"),
         "settings": _settings_summary(params),
     }
-    with staged_dir(out, guard) as tmp:
-        save_explanations(tmp / NPZ, expl, landmarks, chosen["label"].tolist(), model_id, fold, size)
-        chosen.to_csv(tmp / SELECTION, index=False)
-        if ep.sheet_faces:
-            per_class = max(1, ep.sheet_faces // len(EXPRESSIONS))
-            write_png(tmp / SHEET, sample_sheet(faces, np.stack([e.map() for e in expl]) if expl else faces,
-                                                chosen["pred"].tolist(), chosen["correct"].tolist(), per_class))
-        (tmp / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("%s fold %d: %d explanations in %.1f s (%.2f s/image) -> %s", model_id, fold, len(expl), seconds,
-             summary["seconds_per_image"], out)
-    if use_mlflow and ep.log_to_mlflow:
-        from mlflow.tracking import MlflowClient
 
-        client = MlflowClient()
-        client.log_artifacts(version.run_id, str(out), artifact_path="explanations")
-        client.log_metric(version.run_id, "explain_seconds_per_image", summary["seconds_per_image"])
-        client.log_metric(version.run_id, "explain_n_images", len(expl))
-        log.info("logged explanations to training run %s", version.run_id)
-    import keras
 
-    keras.backend.clear_session()  # one process may explain every fold: free this fold's model
-    return summary
+def _write_fold(folder: Path, sheet_faces: int, expl: list, faces: np.ndarray, landmarks: np.ndarray,
+                chosen: pd.DataFrame, model_id: str, fold: int, size: int, summary: dict) -> None:
+    """Every file of :data:`fer_xai.layout.EXPLAIN_FILES` into the staging ``folder``."""
+    save_explanations(folder / layout.EXPLANATIONS, expl, landmarks, chosen["label"].tolist(), model_id, fold, size)
+    chosen.to_csv(folder / layout.SELECTION, index=False)
+    if sheet_faces:
+        per_class = max(1, sheet_faces // len(EXPRESSIONS))
+        maps = np.stack([e.map() for e in expl]) if expl else faces
+        write_png(folder / layout.SAMPLE_SHEET,
+                  sample_sheet(faces, maps, chosen["pred"].tolist(), chosen["correct"].tolist(), per_class))
+    (folder / layout.EXPLAIN_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _log_to_training_run(run_id: str, out: Path, summary: dict) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    client.log_artifacts(run_id, str(out), artifact_path="explanations")
+    client.log_metric(run_id, "explain_seconds_per_image", summary["seconds_per_image"])
+    client.log_metric(run_id, "explain_n_images", summary["n_explained"])
+    log.info("logged explanations to training run %s", run_id)
 
 
 # Guard owner of --out: not a params section, so every stage's output (explain.out_dir too) is
 # protected from it.
 NEW_IMAGES_STAGE = "explain-images"
-PREDICTIONS, REJECTED, OVERLAYS = "predictions.csv", "rejected.csv", "overlays"
-MAX_OVERLAY_NAME = 100  # last characters of the image's path kept in its overlay's name (file systems allow 255)
 
 
 @dataclass
@@ -151,15 +167,6 @@ class NewFaces:
     faces: list[np.ndarray] = field(default_factory=list)
     landmarks: list[np.ndarray] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
-
-
-def overlay_name(index: int, count: int, image_id: str) -> str:
-    """``overlays/<index>-<path>.png``: the index (the image's row in predictions.csv and
-    explanations.npz) makes names unique whatever the paths are (``a.png``/``a.jpg``,
-    ``a/b.png``/``a__b.png``, names differing in case only); the path with its extension and
-    separators turned into ``_`` says which image it is."""
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id)[-MAX_OVERLAY_NAME:]
-    return f"{OVERLAYS}/{index:0{len(str(count))}d}-{readable}.png"
 
 
 def _check_apart(images_dir: Path, out: Path) -> None:
@@ -176,15 +183,15 @@ def _check_apart(images_dir: Path, out: Path) -> None:
 def _find_faces(paths: list[Path], images_dir: Path, pp: PrepareParams, size: int) -> NewFaces:
     """Detect, landmark and align each image as ``fer-xai prepare`` does; unusable ones are rejected."""
     from ..faces.align import FaceError
-    from ..images import ImageReadError, read_gray
+    from ..faces.preprocess import prepare_image_file
+    from ..images import ImageReadError
     from ..prepared import resize_face, scale_landmarks
-    from .prepare import prepare_face
 
     found = NewFaces()
     for p in paths:
         rel = display_name(p.relative_to(images_dir))
         try:
-            face = prepare_face(read_gray(p, max_pixels=pp.max_image_pixels, max_side=pp.work_max_side), pp)
+            face = prepare_image_file(p, pp)
         except (ImageReadError, FaceError) as exc:
             found.rejected.append({"path": rel, "reason": exc.reason, "detail": exc.detail})
             log.warning("%s: skipped (%s%s)", rel, exc.reason, f": {exc.detail}" if exc.detail else "")
@@ -199,16 +206,17 @@ def _write_new_images(folder: Path, found: NewFaces, expl: list, model_uri: str,
     """Every output file of new-images mode, into the staging ``folder``."""
     from ..explain.sheet import overlay
 
-    save_explanations(folder / NPZ, expl, np.stack(found.landmarks), [""] * len(expl), model_uri, 0)
-    overlays = [overlay_name(i, len(expl), image_id) for i, image_id in enumerate(found.ids)]
+    save_explanations(folder / layout.EXPLANATIONS, expl, np.stack(found.landmarks), [""] * len(expl), model_uri, 0)
+    overlays = [layout.overlay_name(i, len(expl), image_id) for i, image_id in enumerate(found.ids)]
     pd.DataFrame({
         "path": found.ids, "pred": [EXPRESSIONS[e.label] for e in expl],
         "confidence": [float(e.probs[e.label]) for e in expl], "overlay": overlays,
-    }).to_csv(folder / PREDICTIONS, index=False)
-    pd.DataFrame(found.rejected, columns=["path", "reason", "detail"]).to_csv(folder / REJECTED, index=False)
+    }).to_csv(folder / layout.NEW_PREDICTIONS, index=False)
+    pd.DataFrame(found.rejected, columns=["path", "reason", "detail"]).to_csv(folder / layout.NEW_REJECTED,
+                                                                               index=False)
     for name, face, e in zip(overlays, found.faces, expl):
         write_png(folder / name, overlay(face, e.map(), tile=max(size, 128)))
-    (folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    (folder / layout.EXPLAIN_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Path) -> dict:
@@ -230,8 +238,8 @@ def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Pa
     configure(params.tracking.experiment)
     try:
         model = load_model_uri(model_uri)
-    except UntrustedModelError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except UntrustedModelError:
+        raise  # a refusal: the CLI reports its own message
     except Exception as exc:  # no such model, a download or a Keras error
         raise click.ClickException(f"{model_uri}: cannot load the model ({exc})") from exc
     predictor = GraphPredictor(model)
@@ -263,7 +271,7 @@ def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Pa
               help="Folder of new images to explain (new-images mode).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder outside --images, replaced whole on success (new-images mode).")
-@click.option("--no-mlflow", is_flag=True, help="Do not log the explanations to the training run.")
+@no_mlflow_option
 @click.pass_obj
 def cli(obj, model_id, fold, model_uri, images_dir, out, no_mlflow) -> None:
     """Explain a fold model's predicted positives with LIME, or new images with any registered model."""

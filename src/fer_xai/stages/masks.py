@@ -22,11 +22,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .. import layout
 from ..config import Params
 from ..faces.canonical import CanonicalSpace, for_study
 from ..images import write_png
 from ..masks import au_masks, expression_masks, iou, load_spec, to_published
-from ..masks.spec import MaskSpec, SpecError
+from ..masks.spec import MaskSpec
 from ..outputs import staged_dir
 from ..paths import resolve, write_json_atomic
 
@@ -34,13 +35,10 @@ log = logging.getLogger(__name__)
 
 
 def read_reference(reference: Path, expressions) -> dict[str, np.ndarray]:
-    from ..compare.published import CompareInputError, find_masks, read_map
+    from ..compare.published import find_masks, read_map
 
-    try:
-        paths = find_masks(reference, list(expressions))
-        return {e: read_map(p, "mask") > 127 for e, p in paths.items()}
-    except CompareInputError as exc:
-        raise click.ClickException(str(exc)) from exc
+    paths = find_masks(reference, list(expressions))
+    return {e: read_map(p, "mask") > 127 for e, p in paths.items()}
 
 
 def build_all(space: CanonicalSpace, spec: MaskSpec) -> tuple[dict, dict, dict]:
@@ -63,7 +61,7 @@ def write_masks(out: Path, space: CanonicalSpace, spec: MaskSpec, reference: dic
         "expressions": {}, "aus": {},
     }
     for name, mask in exprs.items():
-        write_png(out / f"{name}_gt.png", to_published(mask))
+        write_png(out / layout.expression_mask_name(name), to_published(mask))
         ex = spec.expressions[name]
         entry = {
             "aus": list(ex.aus), "drawn_aus": [a for a in ex.aus if a not in ex.omit],
@@ -74,32 +72,30 @@ def write_masks(out: Path, space: CanonicalSpace, spec: MaskSpec, reference: dic
             entry["iou_vs_reference"] = round(iou(mask, reference[name]), 4)
         summary["expressions"][name] = entry
         for a, m in details[name].per_au.items():
-            write_png(out / "au" / name / f"AU{a}.png", to_published(m))
+            write_png(out / layout.AU_DIR / name / layout.au_mask_name(a), to_published(m))
         for combo, m in details[name].combinations.items():
-            write_png(out / "au" / name / f"{combo}.png", to_published(m))
+            write_png(out / layout.AU_DIR / name / layout.merge_mask_name(combo), to_published(m))
     for a, m in aus.items():
-        write_png(out / "au" / f"AU{a}.png", to_published(m))
+        write_png(out / layout.AU_DIR / layout.au_mask_name(a), to_published(m))
         summary["aus"][f"AU{a}"] = {"name": spec.aus[a].name, "muscles": spec.aus[a].muscles,
                                     "area_fraction": round(float(m.mean()), 5)}
     if overview:
         from ..masks.figure import overview as draw
 
-        draw(space, exprs, out / "overview.png", reference)
-        draw(space, {f"AU{a} {spec.aus[a].name}": m for a, m in aus.items()}, out / "au" / "overview.png", ncols=5)
-    write_json_atomic(out / "masks.json", summary)
+        draw(space, exprs, out / layout.MASKS_OVERVIEW, reference)
+        draw(space, {f"AU{a} {spec.aus[a].name}": m for a, m in aus.items()},
+             out / layout.AU_DIR / layout.MASKS_OVERVIEW, ncols=5)
+    write_json_atomic(out / layout.MASKS_SUMMARY, summary)
     return summary
 
 
 def run(params: Params, out_dir: str | Path | None = None, spec_path: str | Path | None = None,
         reference: str | Path | None = None) -> dict:
-    out = resolve(out_dir if out_dir is not None else params.masks.out_dir)
+    out = layout.masks_dir(params) if out_dir is None else resolve(out_dir)
     guard = params.output_guard("masks", "masks.out_dir" if out_dir is None else "--out")
     guard.check(out)
     spec_file = spec_path if spec_path is not None else params.masks.spec
-    try:
-        spec = load_spec(resolve(spec_file) if spec_file else None)
-    except SpecError as exc:
-        raise click.ClickException(str(exc)) from exc
+    spec = load_spec(resolve(spec_file) if spec_file else None)
     space = for_study(params)
     if spec.template != space.source:
         log.warning("spec %s was written for the %s template, building on %s", spec.path.name, spec.template,

@@ -14,7 +14,7 @@ import logging
 
 import click
 
-from ..models.zoo import NETWORKS, ModelZooError, network
+from ..models.zoo import NETWORKS, network
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,5 @@ def format_rows(rows: list[dict], fmt: str) -> str:
               help="List only these networks (repeatable); default all twelve.")
 def cli(fmt: str, only: tuple[str, ...]) -> None:
     """List the networks: name, native input size, ImageNet pre-training and parameter count."""
-    try:
-        rows = zoo_rows(list(only) or None)
-    except ModelZooError as exc:
-        raise click.ClickException(str(exc)) from exc
+    rows = zoo_rows(list(only) or None)
     click.echo(format_rows(rows, fmt), nl=False)

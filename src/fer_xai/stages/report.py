@@ -14,24 +14,19 @@ from pathlib import Path
 
 import click
 
+from .. import layout
 from ..config import Params
 from ..outputs import staged_dir
-from ..paths import resolve
+from .options import no_mlflow_option
 
 log = logging.getLogger(__name__)
-
-
-def output_paths(params: Params) -> tuple[Path, Path]:
-    """(HTML file, figures folder) of ``params.report``."""
-    out = resolve(params.report.out_dir)
-    return out / params.report.html_name, out / params.report.figures_dir
 
 
 def run(params: Params) -> dict:
     """Build the report; the figures folder is replaced only when the whole page was built."""
     from ..report import build_report
 
-    html, figures = output_paths(params)
+    html, figures = layout.report_html(params), layout.report_figures_dir(params)
     if Path(params.report.figures_dir).is_absolute() or ".." in Path(params.report.figures_dir).parts:
         raise click.ClickException(f"report.figures_dir must be a folder name under report.out_dir, "
                                    f"got {params.report.figures_dir!r}")
@@ -46,10 +41,12 @@ def log_run(params: Params, result: dict) -> str:
 
     from ..tracking import stage_run
 
-    html, figures = output_paths(params)
-    run_params = {"html": str(html), "figures_dir": str(figures), **{f"section.{k}": v for k, v in result["sections"].items()}}
+    html, figures = layout.report_html(params), layout.report_figures_dir(params)
+    sections = result["sections"]
+    run_params = {"html": str(html), "figures_dir": str(figures), **{f"section.{k}": v for k, v in sections.items()}}
+    missing = ",".join(k for k, v in sections.items() if v != "ok")
     with stage_run("report", params.tracking.experiment, params=run_params,
-                   tags={"fer_xai.report.missing": ",".join(k for k, v in result["sections"].items() if v != "ok")}) as run:
+                   tags={"fer_xai.report.missing": missing}) as run:
         mlflow.log_metric("report_figures", len(result["figures"]))
         mlflow.log_artifact(str(html), artifact_path="report")
         if figures.is_dir():
@@ -58,7 +55,7 @@ def log_run(params: Params, result: dict) -> str:
 
 
 @click.command("report")
-@click.option("--no-mlflow", is_flag=True, help="Do not log the report to MLflow.")
+@no_mlflow_option
 @click.pass_obj
 def cli(obj, no_mlflow: bool) -> None:
     """Write the self-contained HTML report of the study (report.out_dir/report.html_name)."""
@@ -69,4 +66,4 @@ def cli(obj, no_mlflow: bool) -> None:
         click.echo(f"sections with missing inputs: {', '.join(missing)} (see the notes in the report)")
     if not no_mlflow:
         click.echo(f"MLflow run {log_run(params, result)}")
-    click.echo(f"report: {result['html']} ({len(result['figures'])} figures in {output_paths(params)[1]})")
+    click.echo(f"report: {result['html']} ({len(result['figures'])} figures in {layout.report_figures_dir(params)})")

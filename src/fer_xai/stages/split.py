@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import zlib
 
 import click
@@ -16,9 +15,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from .. import layout
 from ..config import Params
-from ..paths import metrics_path, resolve, write_json_atomic
+from ..paths import write_json_atomic, write_text_atomic
 from ..prepared import load_prepared
+from .options import no_mlflow_option
 
 log = logging.getLogger(__name__)
 
@@ -57,31 +58,28 @@ def fold_summary(folds: pd.DataFrame) -> dict:
         "n_images": int(len(folds)),
         "n_subjects": int(folds.groupby("dataset")["subject"].nunique().sum()),
         "images_per_fold": {int(k): int(v) for k, v in folds["fold"].value_counts().sort_index().items()},
-        "subjects_per_fold": {int(k): int(v) for k, v in
-                              folds.groupby("fold").apply(lambda g: g[["dataset", "subject"]].drop_duplicates().shape[0]).items()},
+        "subjects_per_fold": {int(k): int(v) for k, v in folds.groupby("fold").apply(
+            lambda g: g[["dataset", "subject"]].drop_duplicates().shape[0]).items()},
         # Largest deviation of any fold's share of a label from the ideal 1/n_folds.
         "max_label_share_deviation": float((share - 1.0 / share.shape[0]).abs().to_numpy().max()),
     }
 
 
 def run(params: Params) -> dict:
-    log.info("reading %s", resolve(params.prepare.out_dir) / "manifest.parquet")
-    prepared = load_prepared(resolve(params.prepare.out_dir))
+    log.info("reading %s", layout.prepared_manifest(params))
+    prepared = load_prepared(layout.prepared_dir(params))
     folds = assign_folds(prepared.manifest, params.split.n_folds, params.split.seed)
-    out = resolve(params.split.out_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    folds.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    out = write_text_atomic(layout.folds_file(params), folds.to_csv(index=False), encoding="utf-8")
     summary = fold_summary(folds)
-    write_json_atomic(metrics_path("split"), summary)
+    metrics = layout.metrics_file("split")
+    write_json_atomic(metrics, summary)
     log.info("wrote %s and %s: %d images in %d folds (max label-share deviation %.3f)", out,
-             metrics_path("split"), len(folds), params.split.n_folds, summary["max_label_share_deviation"])
+             metrics, len(folds), params.split.n_folds, summary["max_label_share_deviation"])
     return summary
 
 
 @click.command("split")
-@click.option("--no-mlflow", is_flag=True, help="Do not log an MLflow run.")
+@no_mlflow_option
 @click.pass_obj
 def cli(obj, no_mlflow: bool) -> None:
     """Assign subject-grouped, stratified cross-validation folds (data/folds.csv)."""
@@ -92,12 +90,12 @@ def cli(obj, no_mlflow: bool) -> None:
 
         from ..tracking import stage_run
 
-        out = resolve(params.split.out_file)
+        out = layout.folds_file(params)
         with stage_run("split", params.tracking.experiment, params={"split": params.split.model_dump()}):
             mlflow.log_metrics({"n_images": summary["n_images"], "n_subjects": summary["n_subjects"],
                                 "max_label_share_deviation": summary["max_label_share_deviation"]})
             for f, n in summary["images_per_fold"].items():
                 mlflow.log_metric("images_per_fold", n, step=f)
             mlflow.log_artifact(str(out))
-            mlflow.log_artifact(str(metrics_path("split")))
+            mlflow.log_artifact(str(layout.metrics_file("split")))
     click.echo(json.dumps(summary["images_per_fold"]))

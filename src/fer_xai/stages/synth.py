@@ -13,8 +13,9 @@ import logging
 
 import click
 
-from ..config import Params, SynthParams
-from ..paths import resolve
+from .. import layout
+from ..config import Params
+from .options import no_mlflow_option
 
 log = logging.getLogger(__name__)
 
@@ -24,20 +25,20 @@ def run(params: Params, progress: bool = True) -> dict:
     from ..synthface.generator import Config, generate
 
     p = params.synth
-    out_dir = resolve(p.out_dir)
+    out_dir = layout.synth_dir(params)
     log.info("generating %d subjects x %d expressions x %d intensities at %d px -> %s",
              p.n_subjects, 6, len(p.intensities), p.image_size, out_dir)
     return generate(Config.from_params(p), out_dir, workers=p.workers, progress=progress,
                     guard=params.output_guard("synth"))
 
 
-def log_to_mlflow(p: SynthParams, experiment: str, summary: dict) -> None:
+def log_to_mlflow(params: Params, summary: dict) -> None:
     import mlflow
 
     from ..tracking import stage_run
 
-    out_dir = resolve(p.out_dir)
-    with stage_run("synth", experiment=experiment, params=p.model_dump()):
+    out_dir = layout.synth_dir(params)
+    with stage_run("synth", experiment=params.tracking.experiment, params=params.synth.model_dump()):
         mlflow.log_metrics({
             "n_images": summary["n_images"],
             "n_subjects": summary["n_subjects"],
@@ -46,18 +47,18 @@ def log_to_mlflow(p: SynthParams, experiment: str, summary: dict) -> None:
             "shrunk_expressions": summary["shrunk_expressions"],
             **{f"images.{k}": v for k, v in summary["counts"].items()},
         })
-        for name in ("contact_sheet.png", "generator.json"):
+        for name in (layout.SYNTH_CONTACT_SHEET, layout.SYNTH_GENERATOR):
             if (out_dir / name).is_file():
                 mlflow.log_artifact(str(out_dir / name))
 
 
 @click.command("synth")
-@click.option("--no-mlflow", is_flag=True, help="Do not log an MLflow run.")
+@no_mlflow_option
 @click.pass_obj
 def cli(obj, no_mlflow: bool) -> None:
     """Generate the embedded synthetic expressive-face dataset (params: synth)."""
     params = obj.params
     summary = run(params)
     if not no_mlflow:
-        log_to_mlflow(params.synth, params.tracking.experiment, summary)
+        log_to_mlflow(params, summary)
     click.echo(json.dumps({k: summary[k] for k in ("n_images", "n_subjects", "seconds", "out_dir")}))

@@ -18,20 +18,18 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .. import layout
 from ..config import Params
 from ..outputs import staged_dir
-from ..paths import resolve
 from ..provenance import data_version
 from ..training import evaluation
 from ..training.augment import make_dataset
 from ..training.data import load_split
 from ..training.fit import NetworkCache, epoch_logger, predict
 from ..training.tuned import network_recipe
+from .options import no_mlflow_option
 
 log = logging.getLogger(__name__)
-
-# What train writes into models/<m>/fold<k>; DVC restores them without staged_dir's marker.
-FOLD_FILES = ("model.keras", "predictions.csv", "history.csv", "report.txt", "confusion.png", "metrics.json")
 
 
 @dataclass
@@ -42,10 +40,6 @@ class TrainResult:
     metrics: dict
     run_id: str | None = None
     model_version: str | None = None
-
-
-def fold_dir(params: Params, model_id: str, fold: int) -> Path:
-    return resolve(params.train.out_dir) / model_id / f"fold{fold}"
 
 
 def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = None,
@@ -64,17 +58,10 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     cfg, tuned_source = network_recipe(params, model_id)
     if epochs:
         cfg = cfg.model_copy(update={"epochs": epochs})
-    out = fold_dir(params, model_id, fold)
-    guard = params.output_guard("train").with_known_names(FOLD_FILES)
+    out = layout.train_fold_dir(params, model_id, fold)
+    guard = params.output_guard("train").with_known_names(layout.FOLD_FILES)
     guard.check(out)  # before any work: a folder the stage may not replace fails fast
-    prepared = resolve(params.prepare.out_dir)
-    folds_csv = resolve(params.split.out_file)
-    t0 = time.perf_counter()
-    train, test = load_split(prepared, folds_csv, fold, cfg.input_size)
-    if len(train) == 0 or len(test) == 0:
-        raise click.ClickException(f"fold {fold}: {len(train)} training and {len(test)} test images")
-    log.info("%s fold %d: %d training, %d test images at %d px from %s and %s (loaded in %.1f s)",
-             model_id, fold, len(train), len(test), cfg.input_size, prepared, folds_csv, time.perf_counter() - t0)
+    train, test = _load_fold(params, model_id, fold, cfg.input_size)
 
     compiled = (cache or NetworkCache()).get(params, model_id, cfg)
     model, pretrained, batch = compiled.model, compiled.pretrained, compiled.batch_size
@@ -87,69 +74,105 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
         "pretrained": pretrained, "weights_path": compiled.weights_path or "",
         "tuned_params_source": tuned_source,
         "seed": tp.seed, "input_norm": tp.input_norm,
-        "random_init_bn_momentum": tp.random_init_bn_momentum, "augment": aug.model_dump(), "n_train": len(train), "n_test": len(test),
-        "params_count": model.count_params(),
+        "random_init_bn_momentum": tp.random_init_bn_momentum, "augment": aug.model_dump(),
+        "n_train": len(train), "n_test": len(test), "params_count": model.count_params(),
     }
     dv = data_version(params.prepare.out_dir, params.split.out_file)
     tags = {"model": model_id, "fold": str(fold), "pretrained": str(pretrained).lower(), "data_version": dv,
             "mlflow.runName": f"{model_id}-fold{fold}"}
     result = TrainResult(model_id, fold, out, {})
     with staged_dir(out, guard) as tmp:
-        if use_mlflow:
-            from ..tracking import stage_run
-
-            ctx = stage_run("train", params.tracking.experiment, params=run_params,
-                            run_name=f"{model_id}-fold{fold}", tags=tags)
-        else:
-            from contextlib import nullcontext
-
-            ctx = nullcontext()
-        with ctx as run:
-            t1 = time.perf_counter()
-            hist = model.fit(ds_train, epochs=cfg.epochs, verbose=0,
-                             callbacks=[epoch_logger(use_mlflow), _progress_bar(f"train {model_id} fold {fold}")])
-            train_seconds = time.perf_counter() - t1
-            probs = predict(model, test.images, batch)
-            metrics = evaluation.test_metrics(test.labels, probs)
-            metrics.update({"train_seconds": round(train_seconds, 2),
-                            "train_images_per_second": round(len(train) * cfg.epochs / max(train_seconds, 1e-9), 1),
-                            "epochs": cfg.epochs, "pretrained": pretrained})
-            cm = evaluation.confusion(test.labels, probs)
-            metrics["confusion_matrix"] = cm.tolist()
-            model.save(tmp / "model.keras")
-            evaluation.predictions_frame(test.ids, test.subjects, test.labels, probs).to_csv(
-                tmp / "predictions.csv", index=False)
-            import pandas as pd
-
-            pd.DataFrame(hist.history).rename_axis("epoch").to_csv(tmp / "history.csv")
-            (tmp / "report.txt").write_text(evaluation.report_text(test.labels, probs))
-            evaluation.plot_confusion(cm, f"{model_id} fold {fold}: accuracy {metrics['test_accuracy']:.3f}",
-                                      tmp / "confusion.png")
-            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        with _tracking(params, use_mlflow, run_params, tags, f"{model_id}-fold{fold}") as run:
+            hist, probs, metrics, train_seconds = _fit_and_test(
+                model, ds_train, len(train), test, cfg.epochs, batch, pretrained, use_mlflow,
+                f"train {model_id} fold {fold}")
+            _write_fold_files(tmp, model, test, probs, hist, metrics, f"{model_id} fold {fold}")
             if use_mlflow:
-                import mlflow
-
-                mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))
-                                    and not isinstance(v, bool)})
-                for name in ("metrics.json", "predictions.csv", "history.csv", "report.txt", "confusion.png"):
-                    mlflow.log_artifact(str(tmp / name))
-                info = _log_model(model, test.images[:2], probs[:2])
-                result.run_id = run.info.run_id
-                if tp.register_models:
-                    from ..registry import register_fold_model
-
-                    result.model_version = register_fold_model(
-                        info.model_uri, model_id, fold,
-                        {"data_version": dv, "test_accuracy": f"{metrics['test_accuracy']:.4f}",
-                         "pretrained": str(pretrained).lower(), "run_id": run.info.run_id},
-                    )
-                    mlflow.set_tag("registered_version", result.model_version)
+                _log_fold_run(tmp, run, result, model, test, probs, metrics, dv=dv, pretrained=pretrained,
+                              register=tp.register_models)
     result.metrics = metrics
     log.info("%s fold %d: test accuracy %.4f, macro F1 %.4f (%.1f s training) -> %s", model_id, fold,
              metrics["test_accuracy"], metrics["test_macro_f1"], train_seconds, out)
     if cache is None:
         keras.backend.clear_session()
     return result
+
+
+def _load_fold(params: Params, model_id: str, fold: int, size: int):
+    """(training, test) images of ``fold`` at ``size`` px; an empty side is an error."""
+    prepared = layout.prepared_dir(params)
+    folds_csv = layout.folds_file(params)
+    t0 = time.perf_counter()
+    train, test = load_split(prepared, folds_csv, fold, size)
+    if len(train) == 0 or len(test) == 0:
+        raise click.ClickException(f"fold {fold}: {len(train)} training and {len(test)} test images")
+    log.info("%s fold %d: %d training, %d test images at %d px from %s and %s (loaded in %.1f s)",
+             model_id, fold, len(train), len(test), size, prepared, folds_csv, time.perf_counter() - t0)
+    return train, test
+
+
+def _fit_and_test(model, ds_train, n_train: int, test, epochs: int, batch: int, pretrained: bool,
+                  use_mlflow: bool, desc: str):
+    """Fit, then predict the test fold: (history, probabilities, test metrics, training seconds)."""
+    t1 = time.perf_counter()
+    hist = model.fit(ds_train, epochs=epochs, verbose=0, callbacks=[epoch_logger(use_mlflow), _progress_bar(desc)])
+    train_seconds = time.perf_counter() - t1
+    probs = predict(model, test.images, batch)
+    metrics = evaluation.test_metrics(test.labels, probs)
+    metrics.update({"train_seconds": round(train_seconds, 2),
+                    "train_images_per_second": round(n_train * epochs / max(train_seconds, 1e-9), 1),
+                    "epochs": epochs, "pretrained": pretrained})
+    return hist, probs, metrics, train_seconds
+
+
+def _tracking(params: Params, use_mlflow: bool, run_params: dict, tags: dict, run_name: str):
+    """The training's MLflow run, or a context that tracks nothing."""
+    if not use_mlflow:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    from ..tracking import stage_run
+
+    return stage_run("train", params.tracking.experiment, params=run_params, run_name=run_name, tags=tags)
+
+
+def _write_fold_files(tmp: Path, model, test, probs: np.ndarray, hist, metrics: dict, title: str) -> None:
+    """Every file of :data:`fer_xai.layout.FOLD_FILES` into the staging folder ``tmp``;
+    ``metrics`` gains the confusion matrix."""
+    import pandas as pd
+
+    cm = evaluation.confusion(test.labels, probs)
+    metrics["confusion_matrix"] = cm.tolist()
+    model.save(tmp / layout.MODEL_FILE)
+    evaluation.predictions_frame(test.ids, test.subjects, test.labels, probs).to_csv(
+        tmp / layout.PREDICTIONS, index=False)
+    pd.DataFrame(hist.history).rename_axis("epoch").to_csv(tmp / layout.HISTORY)
+    (tmp / layout.REPORT_TEXT).write_text(evaluation.report_text(test.labels, probs))
+    evaluation.plot_confusion(cm, f"{title}: accuracy {metrics['test_accuracy']:.3f}", tmp / layout.CONFUSION)
+    (tmp / layout.FOLD_METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+
+
+def _log_fold_run(tmp: Path, run, result: TrainResult, model, test, probs: np.ndarray, metrics: dict, *,
+                  dv: str, pretrained: bool, register: bool) -> None:
+    """Test metrics, the fold's files and the model into the training's run; registered as
+    ``fer-<model>@fold<k>`` when ``register`` (``result`` gains the run id and version)."""
+    import mlflow
+
+    mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))
+                        and not isinstance(v, bool)})
+    for name in (layout.FOLD_METRICS, layout.PREDICTIONS, layout.HISTORY, layout.REPORT_TEXT, layout.CONFUSION):
+        mlflow.log_artifact(str(tmp / name))
+    info = _log_model(model, test.images[:2], probs[:2])
+    result.run_id = run.info.run_id
+    if register:
+        from ..registry import register_fold_model
+
+        result.model_version = register_fold_model(
+            info.model_uri, result.model_id, result.fold,
+            {"data_version": dv, "test_accuracy": f"{metrics['test_accuracy']:.4f}",
+             "pretrained": str(pretrained).lower(), "run_id": run.info.run_id},
+        )
+        mlflow.set_tag("registered_version", result.model_version)
 
 
 def _progress_bar(desc: str):
@@ -208,7 +231,7 @@ def model_requirements() -> list[str]:
 @click.option("--fold", type=int, default=None,
               help="Held-out test fold (1-based); default: every fold of train.folds, one after another.")
 @click.option("--epochs", type=int, default=None, help="Override the network's epochs for this run only.")
-@click.option("--no-mlflow", is_flag=True, help="Do not track or register (files only).")
+@no_mlflow_option
 @click.pass_obj
 def cli(obj, model_id: str, fold: int | None, epochs: int | None, no_mlflow: bool) -> None:
     """Train one network on all folds but FOLD and test it on FOLD (default: each fold in turn)."""

@@ -15,6 +15,7 @@ import logging
 import click
 
 from ..config import Params
+from .options import no_mlflow_option
 
 
 @click.command("tune")
@@ -25,7 +26,7 @@ from ..config import Params
               help="Optuna storage URL, e.g. postgresql://user@host/db (default: tune.storage, else "
                    "sqlite:///<root>/tuning/optuna.db). Machines sharing one URL share the study.")
 @click.option("--study-name", default=None, help="Study name (default: <tune.study_prefix>-<model>).")
-@click.option("--no-mlflow", is_flag=True, help="Do not track the study and its trials in MLflow.")
+@no_mlflow_option
 @click.pass_obj
 def cli(obj, model_id: str, trials: int, storage: str | None, study_name: str | None, no_mlflow: bool) -> None:
     """Search a network's epochs and learning rate on a subject-grouped validation split."""

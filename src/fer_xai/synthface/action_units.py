@@ -139,7 +139,8 @@ class Painter:
     def off(self, xy: np.ndarray, dx: float, dy: float) -> np.ndarray:
         return xy + self.rot @ np.array([dx, dy]) * self.u
 
-    def line(self, pts: list[np.ndarray], strength: float, width: float = 0.02, highlight: float = 0.4, layer: str = "shade") -> None:
+    def line(self, pts: list[np.ndarray], strength: float, width: float = 0.02, highlight: float = 0.4,
+             layer: str = "shade") -> None:
         """A skin fold: dark crease with a faint highlight just above it."""
         p = np.array(pts, dtype=np.float64)
         if len(p) > 2:  # smooth polyline through the given points
@@ -151,7 +152,15 @@ class Painter:
         cv2.polylines(target, [np.round(p * 16).astype(np.int32)], False, float(strength), thick, cv2.LINE_AA, shift=4)
         if highlight and layer == "shade":
             q = p + self.rot @ np.array([0.0, -0.025]) * self.u
-            cv2.polylines(self.light, [np.round(q * 16).astype(np.int32)], False, float(strength * highlight), thick, cv2.LINE_AA, shift=4)
+            cv2.polylines(
+                self.light,
+                [np.round(q * 16).astype(np.int32)],
+                False,
+                float(strength * highlight),
+                thick,
+                cv2.LINE_AA,
+                shift=4,
+            )
 
     def blob(self, centre: np.ndarray, radii: tuple[float, float], strength: float, layer: str) -> None:
         target = self.shade if layer == "shade" else self.light
@@ -168,9 +177,11 @@ class Painter:
 
 def _both_sides(fn):
     """Run a one-sided drawing for the image-left side (sign -1) and the right side (+1)."""
+
     def run(p: Painter, k: float) -> None:
         fn(p, k, -1, "r_")
         fn(p, k, +1, "l_")
+
     return run
 
 
@@ -208,8 +219,12 @@ def _au5(p: Painter, k: float) -> None:
     for a, b in ((37, 38), (43, 44)):
         c = (p.at(a) + p.at(b)) / 2
         p.blob(p.off(c, 0, 0.03), (0.09, 0.025), 0.12 * k, "light")
-        p.line([p.at(a - 1 if a == 37 else 42, 0, -0.04), p.at(a, 0, -0.06), p.at(b, 0, -0.06), p.at(b + 1, 0, -0.04)],
-               0.12 * k, width=0.015, highlight=0.0)
+        p.line(
+            [p.at(a - 1 if a == 37 else 42, 0, -0.04), p.at(a, 0, -0.06), p.at(b, 0, -0.06), p.at(b + 1, 0, -0.04)],
+            0.12 * k,
+            width=0.015,
+            highlight=0.0,
+        )
 
 
 @_both_sides
@@ -238,7 +253,9 @@ def _au9(p: Painter, k: float) -> None:
         c = p.at(28, 0.0, dy)
         p.line([p.off(c, -0.12, 0.02), p.off(c, 0, -0.01), p.off(c, 0.12, 0.02)], 0.3 * k, width=0.02)
     for side, w in ((-1, 31), (1, 35)):
-        p.line([p.at(w, side * 0.04, -0.05), p.at(w, side * 0.07, 0.06), p.at(w, side * 0.09, 0.15)], 0.3 * k, width=0.025)
+        p.line(
+            [p.at(w, side * 0.04, -0.05), p.at(w, side * 0.07, 0.06), p.at(w, side * 0.09, 0.15)], 0.3 * k, width=0.025
+        )
 
 
 @_both_sides

@@ -76,7 +76,12 @@ def load_base_photos() -> tuple[BasePhoto, ...]:
             pts, n = dlib_landmarks(image)
             if pts is None:
                 raise RuntimeError(f"dlib found no face in the bundled photo {name}")
-            log.debug("base photo %s: %d face(s), IOD %.1f px", name, n, np.linalg.norm(pts[36:42].mean(0) - pts[42:48].mean(0)))
+            log.debug(
+                "base photo %s: %d face(s), IOD %.1f px",
+                name,
+                n,
+                np.linalg.norm(pts[36:42].mean(0) - pts[42:48].mean(0)),
+            )
         out.append(BasePhoto(name=name, image=image, landmarks=pts))
     return tuple(out)
 

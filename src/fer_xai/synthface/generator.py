@@ -20,15 +20,16 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
+from .. import layout
 from ..images import write_png
-from ..outputs import OutputGuard, staged_dir
 from ..labels import EXPRESSIONS, NEUTRAL
+from ..outputs import OutputGuard, staged_dir
 from .base_faces import BASE_PHOTOS, base_landmarks, set_base_landmarks
 from .identity import Subject, make_subject
 from .render import Rendered, draw_jitter, render
@@ -50,7 +51,7 @@ class Config:
     image_size: int = 192
 
     @classmethod
-    def from_params(cls, p) -> "Config":
+    def from_params(cls, p) -> Config:
         return cls(p.seed, p.n_subjects, tuple(p.intensities), p.include_neutral, p.image_size)
 
 
@@ -88,24 +89,26 @@ def _write_subject(cfg: Config, index: int, out: str) -> tuple[list[dict], dict]
     for subject, expression, intensity, r in render_subject(cfg, index):
         info = subject.info
         iid = image_id(subject, expression, intensity)
-        write_png(root / "images" / f"{iid}.png", r.image)
-        write_png(root / "masks" / f"{iid}.png", r.mask)
-        (root / "landmarks" / f"{iid}.txt").write_text("".join(f"{x:.3f} {y:.3f}\n" for x, y in r.landmarks))
+        image, mask, landmarks = layout.synth_image(iid), layout.synth_mask(iid), layout.synth_landmarks(iid)
+        write_png(root / image, r.image)
+        write_png(root / mask, r.mask)
+        (root / landmarks).write_text("".join(f"{x:.3f} {y:.3f}\n" for x, y in r.landmarks))
         rows.append({
-            "path": f"images/{iid}.png",
+            "path": image,
             "subject": subject.id,
             "label": expression or NEUTRAL,
             "intensity": f"{intensity:g}",
             "aus": "+".join(str(a) for a in r.aus),
-            "landmarks": f"landmarks/{iid}.txt",
-            "mask": f"masks/{iid}.png",
+            "landmarks": landmarks,
+            "mask": mask,
             "_shrink": r.scale_back,
             "_mask_frac": float((r.mask > 0).mean()),
         })
     return rows, info
 
 
-def _subject_job(cfg: Config, index: int, out: str, landmarks: dict[str, np.ndarray]) -> tuple[int, tuple[list[dict], dict]]:
+def _subject_job(cfg: Config, index: int, out: str,
+                 landmarks: dict[str, np.ndarray]) -> tuple[int, tuple[list[dict], dict]]:
     """Worker entry: reuse the parent's base landmarks so the worker never loads dlib."""
     import cv2
 
@@ -161,8 +164,8 @@ def _write_manifest(path: Path, rows: Iterable[dict]) -> None:
         w.writerows(rows)
 
 
-def generate(cfg: Config, out_dir: str | os.PathLike, workers: int = 2, progress: bool = True, contact_sheet: bool = True,
-             guard: OutputGuard | None = None) -> dict:
+def generate(cfg: Config, out_dir: str | os.PathLike, workers: int = 2, progress: bool = True,
+             contact_sheet: bool = True, guard: OutputGuard | None = None) -> dict:
     """Write the dataset to ``out_dir`` (replaced only once everything succeeded); return a summary.
 
     ``guard``: what ``out_dir`` must not be (default: only a folder this function wrote, or an
@@ -171,17 +174,17 @@ def generate(cfg: Config, out_dir: str | os.PathLike, workers: int = 2, progress
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     with staged_dir(out_dir, guard or OutputGuard(owner="synth", key="out_dir")) as tmp:
-        for sub in ("images", "landmarks", "masks"):
+        for sub in layout.SYNTH_FOLDERS:
             (tmp / sub).mkdir(parents=True)
         base_landmarks()  # run dlib on the base photos once, here, before any worker starts
         rows, subjects = _run_jobs(cfg, tmp, max(1, min(workers, cfg.n_subjects)), progress)
-        _write_manifest(tmp / "manifest.csv", rows)
+        _write_manifest(tmp / layout.SYNTH_MANIFEST, rows)
         counts = {lab: sum(r["label"] == lab for r in rows) for lab in (*EXPRESSIONS, NEUTRAL)}
         shrunk = sum(r["_shrink"] < 1.0 for r in rows)
         if shrunk:
             log.warning("%d image(s) had their expression scaled down to avoid folding the mesh", shrunk)
         if contact_sheet:
-            write_png(tmp / "contact_sheet.png", _contact_sheet(tmp, rows))
+            write_png(tmp / layout.SYNTH_CONTACT_SHEET, _contact_sheet(tmp, rows))
         elapsed = time.perf_counter() - t0
         summary = {
             "out_dir": str(out_dir),
@@ -202,7 +205,7 @@ def generate(cfg: Config, out_dir: str | os.PathLike, workers: int = 2, progress
             "elapsed_seconds": round(elapsed, 2),
             "subjects": subjects,  # identity draws, for audits (none depends on a label)
         }
-        (tmp / "generator.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        (tmp / layout.SYNTH_GENERATOR).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     log.info("synthetic dataset: %d images of %d subjects in %.1f s -> %s", len(rows), cfg.n_subjects, elapsed, out_dir)
     return summary
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import landmarks as lm
 from .template import AUX_INDEX, N_MOVABLE, Template
 from .warp import min_area_ratio
 
@@ -119,7 +118,9 @@ def _poly_mask(tpl: Template, polys_units: list[np.ndarray], ellipses=()) -> np.
         cv2.fillPoly(m, [p], 255, cv2.LINE_AA, shift=sh)
     for (cx, cy), (rx, ry) in ellipses:
         c = tpl.to_canvas(np.array([cx, cy]))
-        cv2.ellipse(m, ((float(c[0]), float(c[1])), (2 * rx * tpl.iod_px, 2 * ry * tpl.iod_px), 0.0), 255, -1, cv2.LINE_AA)
+        cv2.ellipse(
+            m, ((float(c[0]), float(c[1])), (2 * rx * tpl.iod_px, 2 * ry * tpl.iod_px), 0.0), 255, -1, cv2.LINE_AA
+        )
     return m.astype(np.float32) / 255.0
 
 
@@ -174,18 +175,37 @@ def _head_layers(tpl: Template, rng: np.random.Generator, skin: np.ndarray) -> t
     neck_w = float(rng.uniform(0.42, 0.58))
     neck = _poly_mask(tpl, [np.array([[-neck_w, 0.9], [neck_w, 0.9], [neck_w * 1.05, 3.0], [-neck_w * 1.05, 3.0]])])
     shoulder_y = float(rng.uniform(2.05, 2.35))
-    body = _poly_mask(tpl, [np.array([[-neck_w, shoulder_y - 0.15], [neck_w, shoulder_y - 0.15], [2.6, shoulder_y + 0.35],
-                                      [2.6, 4.0], [-2.6, 4.0], [-2.6, shoulder_y + 0.35]])])
+    body = _poly_mask(
+        tpl,
+        [
+            np.array(
+                [
+                    [-neck_w, shoulder_y - 0.15],
+                    [neck_w, shoulder_y - 0.15],
+                    [2.6, shoulder_y + 0.35],
+                    [2.6, 4.0],
+                    [-2.6, 4.0],
+                    [-2.6, shoulder_y + 0.35],
+                ]
+            )
+        ],
+    )
     body = cv2.GaussianBlur(body, (0, 0), 1.0)
 
     # Neck: the face's own cheek colour, darker under the jaw (the shadow dlib's jaw points see).
     cheek = tpl.to_canvas(np.array([[-0.55, 0.55], [0.55, 0.55]])).astype(int)
-    skin_rgb = np.mean([skin[c[1] - 2:c[1] + 3, c[0] - 2:c[0] + 3].reshape(-1, 3).mean(0) for c in cheek], axis=0)
+    skin_rgb = np.mean([skin[c[1] - 2 : c[1] + 3, c[0] - 2 : c[0] + 3].reshape(-1, 3).mean(0) for c in cheek], axis=0)
     jaw_y = np.interp(ux, jaw_out[:, 0], jaw_out[:, 1])  # jaw x increases from point 0 to 16
     shadow = np.clip((uy - jaw_y) / 0.35, 0, 1)
-    neck_rgb = skin_rgb * (0.55 + 0.3 * shadow)[..., None] * (1 - 0.1 * (np.abs(ux) / neck_w).clip(0, 1) ** 2)[..., None]
+    neck_rgb = (
+        skin_rgb * (0.55 + 0.3 * shadow)[..., None] * (1 - 0.1 * (np.abs(ux) / neck_w).clip(0, 1) ** 2)[..., None]
+    )
     cloth = np.clip(rng.uniform(0.05, 0.8, 3) * rng.uniform(0.4, 1.0), 0, 1).astype(np.float32)
-    cloth_rgb = cloth * (0.8 + 0.05 * _streaks(rng, ux.shape, 2.0)[..., None]) * (1 - 0.25 * np.clip((uy - shoulder_y) / 2, 0, 1))[..., None]
+    cloth_rgb = (
+        cloth
+        * (0.8 + 0.05 * _streaks(rng, ux.shape, 2.0)[..., None])
+        * (1 - 0.25 * np.clip((uy - shoulder_y) / 2, 0, 1))[..., None]
+    )
 
     hair_col = HAIR_COLOURS[rng.integers(0, len(HAIR_COLOURS))] * rng.uniform(0.85, 1.15) * rng.uniform(0.95, 1.05, 3)
     hair_tex = 1 + 0.22 * _streaks(rng, ux.shape)
@@ -195,7 +215,9 @@ def _head_layers(tpl: Template, rng: np.random.Generator, skin: np.ndarray) -> t
     back = _poly_mask(tpl, [], [((0.0, -0.3), (half_w + volume, 1.0 + volume * 0.8))])
     if hair_len > 0.5:
         w0 = half_w + volume * 0.8
-        back = np.maximum(back, _poly_mask(tpl, [np.array([[-w0, -0.3], [w0, -0.3], [w0 + 0.05, hair_len], [-w0 - 0.05, hair_len]])]))
+        back = np.maximum(
+            back, _poly_mask(tpl, [np.array([[-w0, -0.3], [w0, -0.3], [w0 + 0.05, hair_len], [-w0 - 0.05, hair_len]])])
+        )
     back = cv2.GaussianBlur(back, (0, 0), 1.2)
     # Volume shading: hair is darker towards its silhouette, lighter on top of the head.
     hair_rgb = hair_rgb * (0.6 + 0.55 * cv2.GaussianBlur(back, (0, 0), 0.25 * tpl.iod_px))[..., None]
@@ -207,7 +229,9 @@ def _head_layers(tpl: Template, rng: np.random.Generator, skin: np.ndarray) -> t
     side_drop = float(rng.uniform(-0.1, 0.45))  # how far the side hair comes down over the temples
     line_y = hairline + curve * ux**2 + wave
     line_y = np.where(np.abs(ux) > 0.88, np.maximum(line_y, side_drop), line_y)
-    front = (uy < line_y).astype(np.float32) * _poly_mask(tpl, [], [((0.0, -0.3), (half_w + volume * 0.6, 1.0 + volume * 0.6))])
+    front = (uy < line_y).astype(np.float32) * _poly_mask(
+        tpl, [], [((0.0, -0.3), (half_w + volume * 0.6, 1.0 + volume * 0.6))]
+    )
     front = cv2.GaussianBlur(front, (0, 0), 1.0)
 
     # Channels: premultiplied RGB, alpha, and "visible facial skin" (where AU skin cues may be
@@ -228,7 +252,7 @@ def _head_layers(tpl: Template, rng: np.random.Generator, skin: np.ndarray) -> t
     return rgba, info
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _background_photo(name: str) -> np.ndarray:
     import skimage.data
 
@@ -250,7 +274,7 @@ def _background(n: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     side = int(rng.uniform(0.35, 1.0) * min(photo.shape[:2]))
     y0 = int(rng.integers(0, photo.shape[0] - side + 1))
     x0 = int(rng.integers(0, photo.shape[1] - side + 1))
-    crop = cv2.resize(photo[y0:y0 + side, x0:x0 + side], (n, n), interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(photo[y0 : y0 + side, x0 : x0 + side], (n, n), interpolation=cv2.INTER_AREA)
     crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.8, 4.0))
     mix = float(rng.uniform(0.2, 0.8))
     bg = bg * (1 - mix) + (bg * 0.4 + crop * 0.9) * mix
@@ -290,8 +314,13 @@ def make_subject(tpl: Template, rng: np.random.Generator, index: int) -> Subject
     canvas, head_info = _head_layers(tpl, rng, skin)
     background, bg_info = _background(tpl.size, rng)
     lighting, light_info = _lighting(tpl.size, rng)
-    pose = (float(_tn(rng, np.deg2rad(2.0))), float(1 + _tn(rng, 0.03)), float(_tn(rng, 0.015 * tpl.size)), float(_tn(rng, 0.015 * tpl.size)))
+    pose = (
+        float(_tn(rng, np.deg2rad(2.0))),
+        float(1 + _tn(rng, 0.03)),
+        float(_tn(rng, 0.015 * tpl.size)),
+        float(_tn(rng, 0.015 * tpl.size)),
+    )
     lip_c = tpl.to_canvas(np.array([0.0, 1.03])).astype(int)
-    lip = canvas[lip_c[1] - 1:lip_c[1] + 2, lip_c[0] - 3:lip_c[0] + 4, :3].reshape(-1, 3).mean(0)
+    lip = canvas[lip_c[1] - 1 : lip_c[1] + 2, lip_c[0] - 3 : lip_c[0] + 4, :3].reshape(-1, 3).mean(0)
     info = {**shape_info, **skin_info, **head_info, **bg_info, **light_info}
     return Subject(index, f"s{index + 1:03d}", offsets, canvas, background, lighting, lip, pose, info)

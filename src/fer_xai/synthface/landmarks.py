@@ -54,11 +54,11 @@ def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 def eye_frame(pts: np.ndarray) -> np.ndarray:
     """2x3 similarity taking image coordinates to IOD units: eye midpoint at 0, eye line along +x."""
-    r, l = eye_centres(pts)
-    d = l - r
+    right, left = eye_centres(pts)
+    d = left - right
     iod = float(np.hypot(*d))
     ang = np.arctan2(d[1], d[0])
     m = similarity(1.0 / iod, -ang, 0.0, 0.0)
-    mid = (r + l) / 2
+    mid = (right + left) / 2
     m[:, 2] = -m[:, :2] @ mid
     return m

@@ -184,4 +184,5 @@ def render(tpl: Template, subject: Subject, expression: str | None, intensity: f
     lit = subject.lighting * jit.gain
     changed = np.abs((img_e - img_n) * lit).max(axis=2) > MASK_DIFF
     mask = clean_mask(moved | changed)
-    return Rendered(_finish(img_e, subject, jit), _finish(img_n, subject, jit), ctrl_e[:68].copy(), mask, ctrl_n[:68].copy(), aus, shrink)
+    return Rendered(_finish(img_e, subject, jit), _finish(img_n, subject, jit), ctrl_e[:68].copy(), mask,
+                    ctrl_n[:68].copy(), aus, shrink)

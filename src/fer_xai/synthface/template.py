@@ -21,7 +21,7 @@ import numpy as np
 
 from . import landmarks as lm
 from .base_faces import BasePhoto, load_base_photos
-from .warp import dense_map, min_area_ratio, triangulate, warp
+from .warp import dense_map, min_area_ratio, triangulate
 
 # Where the eye midpoint sits in the output image and how large the IOD is, as fractions of the
 # image size: the dlib detection box is then ~0.6 of the image, well above its 80 px minimum.
@@ -158,7 +158,8 @@ def _fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return sol.T
 
 
-def _warp_base(base: BasePhoto, tpl_control: np.ndarray, tri: np.ndarray, size: int, pad: int, iod_px: float) -> np.ndarray:
+def _warp_base(base: BasePhoto, tpl_control: np.ndarray, tri: np.ndarray, size: int, pad: int,
+               iod_px: float) -> np.ndarray:
     """Warp one photo so that its landmarks land on the template's (canvas pixels)."""
     canvas = size + 2 * pad
     # Where the template's non-landmark control points lie in the photo: an affine fit on the

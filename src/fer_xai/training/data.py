@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..labels import EXPRESSIONS
+from ..layout import PREPARED_MANIFEST
 from ..prepared import load_prepared
 
 # Eyebrows, eyes, nose and mouth (0-based dlib indices 17-67): what every augmentation crop keeps.
@@ -43,7 +44,7 @@ def load_split(prepared_dir: Path, folds_csv: Path, test_fold: int, input_size: 
         raise ValueError(f"{folds_csv}: fold {test_fold} does not exist (folds: {sorted(set(folds['fold']))})")
     m = ps.manifest.merge(folds[["id", "fold"]], on="id", how="inner", validate="one_to_one")
     if len(m) != len(ps.manifest):
-        raise ValueError(f"{folds_csv} does not cover {prepared_dir / 'manifest.parquet'}: rerun `fer-xai split`")
+        raise ValueError(f"{folds_csv} does not cover {prepared_dir / PREPARED_MANIFEST}: rerun `fer-xai split`")
     m = m[m["label"].isin(EXPRESSIONS)].sort_values("id", kind="stable").reset_index(drop=True)
 
     def build(mask: np.ndarray) -> FoldData:

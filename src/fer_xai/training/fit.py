@@ -48,7 +48,7 @@ def set_bn_momentum(model, momentum: float) -> int:
 
 
 def predict(model, images: np.ndarray, batch: int) -> np.ndarray:
-    # predict_on_batch: model.predict on arrays can stall ~9 s at teardown (see notes).
+    # predict_on_batch: model.predict on numpy arrays can stall for seconds at its teardown.
     out = [np.asarray(model.predict_on_batch(images[i:i + batch, ..., None].astype(np.float32)))
            for i in range(0, len(images), batch)]
     return np.concatenate(out) if out else np.zeros((0, 6), np.float32)
@@ -97,8 +97,8 @@ def compile_network(params: Params, model_id: str, cfg: NetworkTrainParams) -> C
 class NetworkCache:
     """One compiled network per process, reset to its freshly built state for every fold.
 
-    Building a network and tracing its train step is paid once per process (MobileNetV3: 15-25 s
-    of graph tracing on 2 cores; later folds still spend about 5 s in a partial retrace), so the
+    Building a network and tracing its train step is paid once per process (MobileNetV3's tracing
+    is the largest cost; later folds still pay a partial retrace), so the
     folds that ``fer-xai train --model M`` trains one after another reuse the model and its
     compiled functions. Before each fold every model
     variable (weights, batch-norm statistics, dropout seed states) and every optimizer variable

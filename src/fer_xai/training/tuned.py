@@ -7,15 +7,15 @@ true, and records where its epochs and learning rate came from (``tuned_params_s
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
-import click
 import yaml
 from pydantic import ValidationError
 
+from .. import layout
 from ..config import NetworkTrainParams, Params
-from ..paths import repo_root, resolve
+from ..errors import FerXaiError
+from ..paths import repo_root, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ RECIPE_KEYS = ("input_size", "optimizer", "batch_size", "pretrained")  # fixed d
 PARAMS_SOURCE = "params.yaml"
 
 
-def best_file(params: Params, model_id: str) -> Path:
-    return resolve(params.tune.out_dir) / "best" / f"{model_id}.yaml"
+class TunedFileError(FerXaiError):
+    """The tuned-values file ``train.use_tuned`` asks for is missing, unreadable, for another network or invalid."""
 
 
 def display_path(path: Path) -> str:
@@ -38,13 +38,9 @@ def display_path(path: Path) -> str:
 
 def write_best(path: Path, doc: dict) -> Path:
     """Write the tuned-values file atomically (a failure leaves the previous file intact)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = (f"# Tuned by `fer-xai tune --model {doc['model']}` (study {doc['study']}).\n"
               "# `fer-xai train` uses `params` only when params.yaml sets train.use_tuned: true.\n")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(header + yaml.safe_dump(doc, sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, header + yaml.safe_dump(doc, sort_keys=False))
 
 
 def read_best(path: Path, model_id: str) -> dict:
@@ -52,18 +48,18 @@ def read_best(path: Path, model_id: str) -> dict:
     try:
         doc = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise click.ClickException(
+        raise TunedFileError(
             f"train.use_tuned is true but {path} does not exist: run `fer-xai tune --model {model_id}` "
             "first, or set train.use_tuned: false") from None
     except yaml.YAMLError as exc:
-        raise click.ClickException(f"{path}: not valid YAML: {exc}") from exc
+        raise TunedFileError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("params"), dict):
-        raise click.ClickException(f"{path}: expected a mapping with a 'params' section (written by fer-xai tune)")
+        raise TunedFileError(f"{path}: expected a mapping with a 'params' section (written by fer-xai tune)")
     if doc.get("model") != model_id:
-        raise click.ClickException(f"{path}: tuned for model {doc.get('model')!r}, not {model_id!r}")
+        raise TunedFileError(f"{path}: tuned for model {doc.get('model')!r}, not {model_id!r}")
     unknown = sorted(set(doc["params"]) - set(TUNED_KEYS))
     if unknown:
-        raise click.ClickException(f"{path}: params {unknown} cannot be tuned (allowed: {list(TUNED_KEYS)})")
+        raise TunedFileError(f"{path}: params {unknown} cannot be tuned (allowed: {list(TUNED_KEYS)})")
     return doc
 
 
@@ -75,12 +71,12 @@ def network_recipe(params: Params, model_id: str) -> tuple[NetworkTrainParams, s
     cfg = params.train.networks[model_id]
     if not params.train.use_tuned:
         return cfg, PARAMS_SOURCE
-    path = best_file(params, model_id)
+    path = layout.tuned_file(params, model_id)
     doc = read_best(path, model_id)
     try:
         tuned = NetworkTrainParams.model_validate({**cfg.model_dump(), **doc["params"]})
     except ValidationError as exc:
-        raise click.ClickException(f"{path}: invalid tuned params: {exc.errors()[0]['msg']}") from exc
+        raise TunedFileError(f"{path}: invalid tuned params: {exc.errors()[0]['msg']}") from exc
     recipe = doc.get("recipe") or {}
     changed = {k: (recipe[k], getattr(cfg, k)) for k in RECIPE_KEYS if k in recipe and recipe[k] != getattr(cfg, k)}
     if changed:
