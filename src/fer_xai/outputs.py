@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .errors import FerXaiError
 from .paths import repo_root
+from .processes import pid_alive
 
 # Written into every folder staged_dir makes. Its content is fixed (no time, no pid) so folders
 # that DVC tracks hash the same on every run.
@@ -121,14 +122,6 @@ def is_own(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _sibling(out: Path, kind: str, pid: int) -> Path:
@@ -143,7 +136,7 @@ def _clean_stale_siblings(out: Path) -> None:
     for kind in ("tmp", "old"):
         for cand in out.parent.glob(f".{out.name}.*.{kind}"):
             pid = cand.name[len(out.name) + 2:-len(kind) - 1]
-            if pid.isdigit() and not _pid_alive(int(pid)) and cand.is_dir() and is_own(cand):
+            if pid.isdigit() and not pid_alive(int(pid)) and cand.is_dir() and is_own(cand):
                 shutil.rmtree(cand, ignore_errors=True)
 
 

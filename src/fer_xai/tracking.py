@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .paths import repo_root
+from .processes import pid_alive
 from .redact import redact, redact_uri
 
 log = logging.getLogger(__name__)
@@ -84,14 +85,6 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _pid_namespace() -> str:
@@ -127,7 +120,7 @@ def _orphan_reason(tags: Mapping[str, str], now: float, timeout: float) -> str |
     nothing tells a long stage on another host from a dead one.
     """
     pid = tags.get(_PID_TAG, "")
-    if _in_this_pid_space(tags) and pid.isdigit() and not _pid_alive(int(pid)):
+    if _in_this_pid_space(tags) and pid.isdigit() and not pid_alive(int(pid)):
         return "process died while running"
     try:
         age = now - float(tags[_HEARTBEAT_TAG])

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..processes import pid_alive
 from .base import Rejection, SeenFolders
 from .validation import DatasetAddError, rel, require_dvc_names, require_usable_copy
 
@@ -80,17 +81,6 @@ def temp_folder(dest: Path, kind: str, pid: int | None = None) -> Path:
     return dest.with_name(f".{dest.name}.{kind}-{_HOST}-{os.getpid() if pid is None else pid}.tmp")
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host; when unsure, True (nothing gets removed)."""
-    if os.name != "posix":
-        return True  # os.kill(pid, 0) would terminate the process on Windows
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # another user's process / a number no PID can be
-    return True
 
 
 def clean_stale_temps(raw_dir: Path) -> None:
@@ -101,7 +91,7 @@ def clean_stale_temps(raw_dir: Path) -> None:
         return
     for entry in sorted(raw_dir.iterdir()):
         m = _TEMP_NAME.match(entry.name)
-        if m is None or m["host"] != _HOST or _pid_alive(int(m["pid"])):
+        if m is None or m["host"] != _HOST or pid_alive(int(m["pid"])):
             continue
         dest = entry.with_name(m["name"])
         try:
