@@ -160,6 +160,8 @@ def _skin(tpl: Template, rng: np.random.Generator, face_mask: np.ndarray) -> tup
     return np.clip(rgb, 0, 1).astype(np.float32), info
 
 
+# One function for all layers: they draw from one RNG stream in a fixed order, which the dataset's
+# bytes depend on; split into steps, that order would be spread over several signatures.
 def _head_layers(tpl: Template, rng: np.random.Generator, skin: np.ndarray) -> tuple[np.ndarray, dict]:
     """Composite hair (back), face, neck, clothes and fringe on the canvas (premultiplied RGBA)."""
     shape68 = tpl.shape68
