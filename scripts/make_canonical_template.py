@@ -10,7 +10,7 @@ returns the same shape whatever the face. This is how the published template (pa
 with the vertices of the published Ekman masks.
 
 The landmarks are dlib's integer pixel coordinates (x, y), pixel-centre convention. The file
-records the model's SHA-256 and the dlib version; ``tests/test_canonical.py`` (marked
+records the model's SHA-256 and the dlib version; ``tests/unit/test_canonical.py`` (marked
 ``dlib``) checks that the packaged file equals a fresh run.
 
 Usage: ``python scripts/make_canonical_template.py [--out PATH]``

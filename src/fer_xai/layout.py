@@ -1,6 +1,6 @@
 """Where every stage writes: each output folder and file name, for the writers and the readers.
 
-dvc.yaml declares the same paths; ``tests/test_layout.py`` checks each stage's ``outs`` and
+dvc.yaml declares the same paths; ``tests/pipeline/test_layout.py`` checks each stage's ``outs`` and
 ``metrics`` against these functions. Folders come from ``params.yaml`` (``<stage>.out_dir``);
 file names are fixed here. A leaf module: it imports only ``config`` (for types) and ``paths``.
 """
