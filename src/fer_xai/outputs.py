@@ -87,9 +87,6 @@ class OutputGuard:
     allow_in_raw: bool = False
     known_names: frozenset[str] = frozenset()
 
-    def with_key(self, key: str) -> OutputGuard:
-        return OutputGuard(self.owner, key, self.others, self.raw_dir, self.allow_in_raw, self.known_names)
-
     def with_known_names(self, names: Iterable[str]) -> OutputGuard:
         return OutputGuard(self.owner, self.key, self.others, self.raw_dir, self.allow_in_raw,
                            frozenset(names))
@@ -122,21 +119,24 @@ def is_own(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
-
-
 def _sibling(out: Path, kind: str, pid: int) -> Path:
     # ".<name>.<pid>.tmp" matches .gitignore's *.tmp and .dvcignore's **/.*.tmp.
     return out.with_name(f".{out.name}.{pid}.{kind}")
 
 
 def _clean_stale_siblings(out: Path) -> None:
-    """Remove staging folders of dead processes that staged_dir itself left (marker inside)."""
+    """Clean up after killed staged_dir runs (only folders with the marker): put back previous
+    results that a swap had moved aside when nothing replaced them, remove the rest."""
     if not out.parent.is_dir():
         return
-    for kind in ("tmp", "old"):
-        for cand in out.parent.glob(f".{out.name}.*.{kind}"):
+    for kind in ("old", "tmp"):  # "old" first: it may be the only copy of the previous results
+        for cand in sorted(out.parent.glob(f".{out.name}.*.{kind}")):
             pid = cand.name[len(out.name) + 2:-len(kind) - 1]
-            if pid.isdigit() and not pid_alive(int(pid)) and cand.is_dir() and is_own(cand):
+            if not (pid.isdigit() and not pid_alive(int(pid)) and cand.is_dir() and is_own(cand)):
+                continue
+            if kind == "old" and not out.exists():
+                os.replace(cand, out)
+            else:
                 shutil.rmtree(cand, ignore_errors=True)
 
 

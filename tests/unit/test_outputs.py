@@ -159,6 +159,25 @@ def test_staging_leftovers_of_a_killed_process_are_cleaned_and_others_left(proje
     assert (foreign / "thesis.txt").is_file()
 
 
+def test_previous_results_moved_aside_by_a_killed_swap_are_put_back(project):
+    out = project / "out"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    pid = int(dead.stdout)
+    aside = project / f".out.{pid}.old"  # killed between the two renames: out/ is gone
+    aside.mkdir()
+    (aside / MARKER).write_text("written by fer-xai test\n")
+    (aside / "a.txt").write_text("previous")
+    half = project / f".out.{pid}.tmp"
+    half.mkdir()
+    (half / MARKER).write_text("written by fer-xai test\n")
+    with pytest.raises(RuntimeError):
+        with staged_dir(out, OutputGuard(owner="test", key="out")):
+            raise RuntimeError("this run fails too")
+    assert (out / "a.txt").read_text() == "previous"
+    assert not aside.exists() and not half.exists()
+
+
 def test_a_staging_path_taken_by_a_users_folder_is_refused(project):
     taken = project / f".out.{os.getpid()}.tmp"
     _precious(taken)
