@@ -2,15 +2,19 @@
 # Run the pipeline on the embedded default with the project mounted:
 #   docker run --rm -v "$PWD":/home/fer/project fer-xai
 # Stage 1 builds wheels; stage 2 is a slim runtime with a non-root user.
+# TensorFlow with CUDA instead of the CPU build (needs the NVIDIA container toolkit to run):
+#   docker build --build-arg TF=gpu -t fer-xai:gpu . && docker run --rm --gpus all -v "$PWD":/home/fer/project fer-xai:gpu
 
 FROM python:3.11.10-slim-bookworm AS build
+# cpu | gpu: the pyproject extra that brings TensorFlow (see the Makefile's TF)
+ARG TF=cpu
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --upgrade pip==25.3 setuptools==80.9.0 wheel==0.45.1 \
-    && /opt/venv/bin/pip install .
+    && /opt/venv/bin/pip install ".[${TF}]"
 
 FROM python:3.11.10-slim-bookworm AS runtime
 # git: DVC needs it to read the pipeline in a git checkout; libgomp1: TensorFlow/OpenCV threads.

@@ -9,23 +9,35 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 PYTEST_ARGS ?=
 UI_PORT ?= 5000
+# TensorFlow build: cpu (default) or gpu (CUDA wheels), e.g. `make run TF=gpu`. The two cannot
+# share a venv; switching uninstalls the other one first.
+TF ?= cpu
+ifeq ($(filter $(TF),cpu gpu),)
+$(error TF must be cpu or gpu, got '$(TF)')
+endif
+TF_OTHER := $(if $(filter gpu,$(TF)),cpu,gpu)
+TF_OTHER_DIST := $(if $(filter gpu,$(TF)),tensorflow-cpu,tensorflow)
 
 .PHONY: run test test-fast install install-test ui browser lint clean-venv
 
-$(VENV)/.stamp-run: pyproject.toml
+$(VENV)/.stamp-run-$(TF): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip uninstall -qq --yes $(TF_OTHER_DIST)
+	rm -f $(VENV)/.stamp-run-$(TF_OTHER) $(VENV)/.stamp-test-$(TF_OTHER)
+	$(BIN)/python -m pip install --quiet -e '.[$(TF)]'
 	touch $@
 
-$(VENV)/.stamp-test: pyproject.toml
+$(VENV)/.stamp-test-$(TF): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@ $(VENV)/.stamp-run
+	$(BIN)/python -m pip uninstall -qq --yes $(TF_OTHER_DIST)
+	rm -f $(VENV)/.stamp-run-$(TF_OTHER) $(VENV)/.stamp-test-$(TF_OTHER)
+	$(BIN)/python -m pip install --quiet -e '.[$(TF),test]'
+	touch $@ $(VENV)/.stamp-run-$(TF)
 
-install: $(VENV)/.stamp-run
-install-test: $(VENV)/.stamp-test
+install: $(VENV)/.stamp-run-$(TF)
+install-test: $(VENV)/.stamp-test-$(TF)
 
 ## run: the main job: `dvc repro` on the embedded default (synthetic faces)
 run: install
@@ -42,6 +54,8 @@ test-fast: install-test
 ## ui: the MLflow UI on http://127.0.0.1:$(UI_PORT) over the project's store (make ui UI_PORT=5001)
 ui: install
 	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT) (store: $(CURDIR)/mlflow.db; Ctrl-C stops it)"
+	@echo "the trainings, per network, in the model-training view: $$($(BIN)/python -m fer_xai.mlflow_ui \
+	  --base http://127.0.0.1:$(UI_PORT) --store "sqlite:///$(CURDIR)/mlflow.db")"
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(UI_PORT) --workers 1 \
 	  --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --default-artifact-root "$(CURDIR)/mlartifacts"
 

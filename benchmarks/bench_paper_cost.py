@@ -123,6 +123,46 @@ def lime_seconds(model_id: str, size: int, n_images: int) -> dict:
             "cpu_seconds_per_image": warm_cpu}
 
 
+def extrapolate(rows: dict, epoch: dict | None, lime: dict | None, dataset_images: int, folds: int,
+                kinds: tuple[str, ...] = ("wall",), explained_per_class: int = 100, lime_overhead_s: float = 0.0,
+                num_samples: int | None = None) -> dict:
+    """The paper study's hours from per-network rates, printed and returned.
+
+    ``rows``: network -> {"epochs", "train_s_per_image", "forward_s_per_image"} (and the
+    ``_cpu_`` variants for kind "cpu"). ``epoch`` / ``lime``: the direct measurements of one
+    network (as :func:`epoch_seconds` / :func:`lime_seconds` return them) that scale its rows'
+    few-batch rates, and through the same factor every network's. ``lime_overhead_s``: seconds
+    per explanation besides the forward passes (segmentation, ridge), added to each one;
+    ``num_samples``: perturbations per explanation (default: ``lime``'s, else 1000).
+    """
+    n_train = dataset_images * (folds - 1) / folds
+    n_test = dataset_images / folds
+    per_job = min(explained_per_class * 6, n_test)
+    samples = num_samples or (lime or {}).get("num_samples", 1000)
+    out: dict = {"n_train_per_fold": n_train, "explained_per_job": per_job, "num_samples": samples}
+    print(f"extrapolation ({len(rows)} networks x {folds} folds, {n_train:.0f} training images per fold, "
+          f"{per_job:.0f} explanations per job, {samples} samples each):")
+    keys = {"wall": ("train_s_per_image", "forward_s_per_image"),
+            "cpu": ("train_cpu_s_per_image", "forward_cpu_s_per_image")}
+    for kind in kinds:
+        tk, fk = keys[kind]
+        # Scale the sweep's few batches by the directly measured epoch / explanations where
+        # the same network was measured both ways (the longer measurement is less noisy).
+        t_scale = v_scale = 1.0
+        if epoch and epoch["model"] in rows:
+            e = epoch
+            t_scale = (e["seconds"] if kind == "wall" else e["cpu_seconds"]) / e["images"] / rows[e["model"]][tk]
+        if lime and lime["model"] in rows:
+            per = lime["seconds_per_image"] if kind == "wall" else lime["cpu_seconds_per_image"]
+            v_scale = per / (lime["num_samples"] * rows[lime["model"]][fk])
+        train_h = sum(r[tk] * t_scale * n_train * r["epochs"] * folds for r in rows.values()) / 3600
+        lime_h = sum((r[fk] * v_scale * samples + lime_overhead_s) * per_job * folds for r in rows.values()) / 3600
+        out[kind] = {"train_scale": t_scale, "lime_scale": v_scale, "train_hours": train_h, "lime_hours": lime_h}
+        print(f"  {kind:4s}: training {train_h:7.1f} h, explanations {lime_h:7.1f} h, total "
+              f"{train_h + lime_h:7.1f} h (scales: train x{t_scale:.2f}, LIME x{v_scale:.2f})")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epoch", default="resnet50", help="network whose full epoch is timed ('none': skip)")
@@ -167,31 +207,8 @@ def main() -> None:
     res["load_avg_end"] = os.getloadavg()
 
     if rows:
-        n_train = a.dataset_images * (a.folds - 1) / a.folds
-        n_test = a.dataset_images / a.folds
-        per_job = min(100 * 6, n_test)
-        samples = res.get("lime", {}).get("num_samples", 1000)
-        res["extrapolation"] = {"n_train_per_fold": n_train, "explained_per_job": per_job}
-        print(f"extrapolation ({len(rows)} networks x {a.folds} folds, {n_train:.0f} training images per fold, "
-              f"{per_job:.0f} explanations per job, {samples} samples each):")
-        for kind, tk, fk in (("wall", "train_s_per_image", "forward_s_per_image"),
-                             ("cpu", "train_cpu_s_per_image", "forward_cpu_s_per_image")):
-            # Scale the sweep's few batches by the directly measured epoch / explanations where
-            # the same network was measured both ways (the longer measurement is less noisy).
-            t_scale = v_scale = 1.0
-            if "epoch" in res and res["epoch"]["model"] in rows:
-                e = res["epoch"]
-                t_scale = (e["seconds"] if kind == "wall" else e["cpu_seconds"]) / e["images"] / rows[e["model"]][tk]
-            if "lime" in res and res["lime"]["model"] in rows:
-                lm = res["lime"]
-                per = lm["seconds_per_image"] if kind == "wall" else lm["cpu_seconds_per_image"]
-                v_scale = per / (lm["num_samples"] * rows[lm["model"]][fk])
-            train_h = sum(r[tk] * t_scale * n_train * r["epochs"] * a.folds for r in rows.values()) / 3600
-            lime_h = sum(r[fk] * v_scale * samples * per_job * a.folds for r in rows.values()) / 3600
-            res["extrapolation"][kind] = {"train_scale": t_scale, "lime_scale": v_scale,
-                                          "train_hours": train_h, "lime_hours": lime_h}
-            print(f"  {kind:4s}: training {train_h:7.1f} h, explanations {lime_h:7.1f} h, total "
-                  f"{train_h + lime_h:7.1f} h (scales: train x{t_scale:.2f}, LIME x{v_scale:.2f})")
+        res["extrapolation"] = extrapolate(rows, res.get("epoch"), res.get("lime"), a.dataset_images, a.folds,
+                                           kinds=("wall", "cpu"))
     if a.json:
         a.json.write_text(json.dumps(res, indent=2))
 

@@ -34,10 +34,17 @@ STAGES: dict[str, tuple[str, str]] = {
     "masks": ("fer_xai.stages.masks", "Build the Ekman masks and per-AU region masks in canonical face space."),
     "heatmaps": ("fer_xai.stages.heatmaps", "Warp explanations into canonical space and average them into heatmaps."),
     "compare": ("fer_xai.stages.compare", "Compare heatmaps with Ekman masks and with each other."),
+    "bench": ("fer_xai.stages.bench", "Does the answer depend on the explainer? Every method against planted "
+              "truth, neutral swaps, deletion, randomisation and chance."),
     "report": ("fer_xai.stages.report", "Write the self-contained HTML report of the study."),
     "tune": ("fer_xai.stages.tune", "Optuna search over a network's epochs and learning rate."),
     "profile": ("fer_xai.stages.profile", "Switch params.yaml to a profile, e.g. the paper's full study."),
+    "repro": ("fer_xai.stages.repro", "Run the stale DVC stages: `dvc repro`, or in parallel on Ray (--executor ray)."),
 }
+
+
+TF_MISSING = ("TensorFlow is not installed: install the project with one of its TensorFlow extras, "
+              "`pip install -e '.[cpu]'` or `pip install -e '.[gpu]'` (CUDA), or run `make install [TF=gpu]`")
 
 
 @dataclass
@@ -75,6 +82,11 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except FerXaiError as exc:
             raise click.ClickException(str(exc)) from exc
+        except ModuleNotFoundError as exc:
+            # TensorFlow comes from an extra (pyproject.toml: no default extra exists in pip).
+            if (exc.name or "").split(".")[0] != "tensorflow":
+                raise
+            raise click.ClickException(TF_MISSING) from exc
 
 
 def setup_logging(verbosity: int) -> None:

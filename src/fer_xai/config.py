@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -126,6 +126,7 @@ class CompareParams(_Strict):
     heatmaps_dir: str | None = None  # None: heatmaps.out_dir
     masks_dir: str | None = None  # None: masks.out_dir
     out_dir: str = "reports/compare"
+    methods_out_dir: str = "reports/compare_methods"  # <methods_out_dir>/<method>/: other methods' comparisons
 
 
 class NetworkTrainParams(_Strict):
@@ -187,6 +188,13 @@ class TrainParams(_Strict):
     folds: tuple[int, ...] = (1, 2, 3, 4, 5)
     batch_size: int = Field(128, ge=1)
     max_memory_gib: float = Field(16.0, gt=0)  # the batch is reduced (with a warning) to fit
+    # (on a visible GPU the batch is fitted to the GPU's free memory instead)
+    # Keras mixed precision: layers compute in 16 bits, weights and the softmax output stay
+    # float32 (saved models reload as they were trained). "off": float32 throughout (the paper).
+    mixed_precision: Literal["off", "mixed_float16", "mixed_bfloat16"] = "off"
+    # TensorFlow's op determinism (tf.config.experimental.enable_op_determinism): seeded runs
+    # then repeat on a GPU too (cuDNN otherwise picks non-deterministic kernels); slower there.
+    op_determinism: bool = False
     weights_dir: str | None = None  # ImageNet weight files; also searched: the Keras cache
     allow_random_init: bool = False  # train backbones from random init when weights are absent
     # "none": the paper's input (gray, resized); "per_image": each face standardised to a fixed
@@ -197,6 +205,9 @@ class TrainParams(_Strict):
     # null keeps the architecture's value; never applied to pretrained backbones.
     random_init_bn_momentum: float | None = Field(None, gt=0.0, lt=1.0)
     register_models: bool = True  # register each fold model in the MLflow registry
+    # With register_models: also log and register each fold's photo model (base64 photos in, expression
+    # and face box out; fer_xai.serving.photo_model) as fer-<model>-photo@fold<k>.
+    register_photo_model: bool = True
     # Use the epochs and learning rate `fer-xai tune` wrote to <tune.out_dir>/best/<model>.yaml
     # instead of train.networks' values (recorded as tuned_params_source in each training run).
     use_tuned: bool = False
@@ -204,6 +215,11 @@ class TrainParams(_Strict):
     augment: AugmentParams = AugmentParams()
     networks: dict[str, NetworkTrainParams] = Field(default_factory=_paper_networks)
     dvc_stages: DvcStagesParams = DvcStagesParams()
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _off_is_false_in_yaml(cls, v):
+        return "off" if v is False else v  # YAML 1.1 reads an unquoted `off` as false
 
     def augment_for(self, model_id: str) -> AugmentParams:
         """The augmentation of one network: ``augment`` with its own on/off switch applied."""
@@ -245,8 +261,103 @@ class SlicParams(_Strict):
     enforce_connectivity: bool = True
 
 
+class LimeMethodParams(_Strict):
+    """A LIME variant (``explain.methods``): the paper's algorithm with another fill or segmentation.
+
+    Every field is this variant's own (nothing is inherited from the top-level LIME keys), so
+    DVC reruns a variant exactly when its own entry changes.
+    """
+
+    kind: Literal["lime"] = "lime"
+    num_samples: int = Field(1000, ge=10)
+    # What an "off" superpixel shows: a constant (hide_color; the paper: black), the mean of the
+    # superpixel's own pixels, or the image blurred with blur_sigma (input pixels).
+    fill: Literal["color", "mean", "blur"] = "color"
+    hide_color: float = 0.0
+    blur_sigma: float = Field(4.0, gt=0)
+    kernel_width: float = Field(0.25, gt=0)
+    ridge_alpha: float = Field(1.0, gt=0)
+    slic: SlicParams = SlicParams()
+
+
+class KernelShapMethodParams(_Strict):
+    """KernelSHAP (Lundberg & Lee 2017) on LIME's SLIC superpixels, with its Shapley kernel."""
+
+    kind: Literal["kernelshap"] = "kernelshap"
+    num_samples: int = Field(1000, ge=10)  # coalitions per image (besides the empty and full one)
+    fill: Literal["color", "mean", "blur"] = "color"
+    hide_color: float = 0.0
+    blur_sigma: float = Field(4.0, gt=0)
+    slic: SlicParams = SlicParams()
+
+
+class OcclusionMethodParams(_Strict):
+    """Occlusion sensitivity (Zeiler & Fergus 2014): the class probability's drop under a sliding patch."""
+
+    kind: Literal["occlusion"] = "occlusion"
+    patch: float = Field(0.125, gt=0, le=1)  # patch side, as a fraction of the input size
+    stride: float = Field(0.0625, gt=0, le=1)  # step, as a fraction of the input size
+    fill: Literal["color", "blur"] = "color"
+    hide_color: float = 0.0
+    blur_sigma: float = Field(4.0, gt=0)
+
+
+class GradCamMethodParams(_Strict):
+    """Grad-CAM (Selvaraju et al. 2017) on the last convolutional layer, upsampled to the input."""
+
+    kind: Literal["gradcam"] = "gradcam"
+    layer: str | None = None  # null: the last layer with a 4-D output before global pooling
+
+
+class IntegratedGradientsMethodParams(_Strict):
+    """Integrated Gradients (Sundararajan et al. 2017): Riemann (midpoint) sum along a straight path."""
+
+    kind: Literal["integrated_gradients"] = "integrated_gradients"
+    steps: int = Field(32, ge=1)
+    baseline: Literal["black", "blur"] = "black"
+    blur_sigma: float = Field(8.0, gt=0)
+    # IG explains the class's softmax probability (what LIME's surrogate fits), or its logit.
+    target: Literal["probability", "logit"] = "probability"
+
+
+class RiseMethodParams(_Strict):
+    """RISE (Petsiuk et al. 2018): the class probability averaged over random smooth masks."""
+
+    kind: Literal["rise"] = "rise"
+    num_masks: int = Field(2000, ge=10)
+    grid: int = Field(8, ge=2)  # on/off cells per side before upsampling
+    p: float = Field(0.5, gt=0, lt=1)  # probability that a cell is kept
+    hide_color: float = 0.0  # what masked-out pixels fade to
+
+
+MethodParams = Annotated[
+    LimeMethodParams | KernelShapMethodParams | OcclusionMethodParams | GradCamMethodParams
+    | IntegratedGradientsMethodParams | RiseMethodParams,
+    Field(discriminator="kind"),
+]
+
+
+def _default_methods() -> dict:
+    """The methods beyond the paper's LIME that every profile can enable by name."""
+    return {
+        "lime_mean": LimeMethodParams(fill="mean"),
+        "lime_blur": LimeMethodParams(fill="blur"),
+        "lime_fine": LimeMethodParams(slic=SlicParams(n_segments=100)),
+        "kernelshap": KernelShapMethodParams(),
+        "occlusion": OcclusionMethodParams(),
+        "gradcam": GradCamMethodParams(),
+        "integrated_gradients": IntegratedGradientsMethodParams(),
+        "ig_blur": IntegratedGradientsMethodParams(baseline="blur"),
+        "rise": RiseMethodParams(),
+    }
+
+
 class ExplainParams(_Strict):
-    """LIME explanations of the registered fold models (``fer-xai explain``, paper 4.1)."""
+    """LIME explanations of the registered fold models (``fer-xai explain``, paper 4.1).
+
+    The top-level LIME keys are the paper's method, ``lime``; ``methods`` configures the other
+    explanation methods by name, and ``methods_enabled`` lists those the pipeline runs beside it.
+    """
 
     seed: int = 11
     positives_per_class: int = Field(100, ge=1)  # predicted positives explained per class and fold
@@ -255,10 +366,34 @@ class ExplainParams(_Strict):
     kernel_width: float = Field(0.25, gt=0)  # LIME's exponential kernel on cosine distance
     ridge_alpha: float = Field(1.0, gt=0)  # LIME's surrogate: Ridge(alpha=1)
     batch_size: int = Field(128, ge=1)  # perturbed images per forward pass
+    # On a visible GPU the forward batch grows (up to num_samples) to fill this share of the
+    # GPU's free memory; 0 keeps batch_size there too. On CPU batch_size is used as is.
+    gpu_batch_memory_fraction: float = Field(0.5, ge=0.0, le=0.9)
     slic: SlicParams = SlicParams()
     out_dir: str = "explanations"
     sheet_faces: int = Field(24, ge=0)
     log_to_mlflow: bool = True
+    methods: dict[str, MethodParams] = Field(default_factory=_default_methods)
+    methods_enabled: tuple[str, ...] = ()  # names of `methods` the pipeline runs besides LIME
+    # <methods_out_dir>/<method>/<model>/fold<k>/: the other methods' explanations (LIME's stay in out_dir)
+    methods_out_dir: str = "explanations_methods"
+
+    @model_validator(mode="after")
+    def _methods_known(self) -> ExplainParams:
+        if "lime" in self.methods:
+            raise ValueError("explain.methods: 'lime' is the paper's LIME, set by the top-level explain keys; "
+                             "name a variant otherwise (e.g. lime_mean)")
+        bad = [m for m in self.methods if not m.replace("_", "").isalnum()]
+        if bad:
+            raise ValueError(f"explain.methods {bad}: names are letters, digits and _ (they name folders)")
+        if "lime" in self.methods_enabled:
+            raise ValueError("explain.methods_enabled: the paper's LIME always runs (stages explain/explain_folds); "
+                             "list only the other methods")
+        unknown = [m for m in self.methods_enabled if m not in self.methods]
+        if unknown:
+            raise ValueError(f"explain.methods_enabled {unknown} have no entry in explain.methods "
+                             f"(known: {sorted(self.methods)})")
+        return self
 
 
 class CanonicalParams(_Strict):
@@ -296,6 +431,7 @@ class HeatmapsParams(_Strict):
     colormap: str = "jet"  # matplotlib colormap of the colour PNGs and figure grids
     mean_face: bool = True  # also warp the explained faces and save their mean (figure background)
     log_to_mlflow: bool = True  # heatmaps into each fold's training run + a `heatmaps` stage run
+    methods_out_dir: str = "heatmaps_methods"  # <methods_out_dir>/<method>/: heatmaps of explain.methods_enabled
 
 
 class MasksParams(_Strict):
@@ -304,6 +440,29 @@ class MasksParams(_Strict):
     out_dir: str = "masks"
     spec: str | None = None  # AU-region spec (YAML); null: the packaged fer_xai/data/ekman_masks.yaml
     overview: bool = True  # also draw the masks over the template with the point numbers
+
+
+class BenchParams(_Strict):
+    """The explainer bench (``fer-xai bench``): every method of the study checked against planted
+    truth, neutral-face swaps, deletion/insertion, model randomisation and chance."""
+
+    out_dir: str = "reports/bench"  # tables (CSV), figures (PNG), summary.json; metrics in metrics/bench.json
+    # null: the paper's LIME and explain.methods_enabled (each needs its heatmaps and compare folders)
+    methods: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None  # networks probed with their fold models; null: train.models
+    fold: int = Field(1, ge=1)  # the fold whose registered models and explained test faces are probed
+    images_per_class: int = Field(10, ge=1)  # faces per class among those LIME explained on bench.fold
+    correct_only: bool = True  # only correctly classified faces (their planted region is the explained class's)
+    seed: int = 31  # random regions, tie order, random pixel order, randomised weights
+    top_fraction: float = Field(0.1, gt=0.0, le=1.0)  # causal check: the method's top-k% pixels (besides Otsu)
+    curve_steps: int = Field(20, ge=1)  # deletion/insertion: pixel fractions 0, 1/steps, ..., 1
+    curve_fill: Literal["black", "blur"] = "blur"  # what deleted pixels show
+    sanity_images: int = Field(12, ge=0)  # faces per model explained again under randomised weights (0: no check)
+    sanity_steps: int = Field(3, ge=1)  # cascade points from the top layer down to all layers
+    sanity_max_spearman: float = Field(0.5, ge=-1.0, le=1.0)  # fully randomised maps correlating more fail
+    chance_repeats: int = Field(5, ge=0)  # random superpixel weights: draws of the chance heatmaps
+    batch_size: int = Field(128, ge=1)  # images per forward pass
+    log_to_mlflow: bool = True  # one `bench` run per method (tag fer_xai.method)
 
 
 class ReportParams(_Strict):
@@ -402,6 +561,37 @@ class TrackingParams(_Strict):
     experiment: str = "fer-xai"
 
 
+class StageResources(_Strict):
+    """What one stage's Ray task asks of a node (``ray.remote`` options)."""
+
+    num_cpus: float = Field(1.0, ge=0)
+    num_gpus: float = Field(0.0, ge=0)
+    memory_gib: float | None = Field(None, gt=0)  # Ray's ``memory``: the task waits for a node with this free
+    resources: dict[str, float] = Field(default_factory=dict)  # custom Ray resources, e.g. {big_disk: 1}
+
+
+def _default_stage_resources() -> dict[str, StageResources]:
+    gpu = StageResources(num_cpus=1, num_gpus=1)
+    return {"default": StageResources(), "train": gpu, "explain": gpu}
+
+
+class ExecutorParams(_Strict):
+    """``fer-xai repro --executor ray``: DVC's stale stages as Ray tasks, recorded with ``dvc commit``.
+
+    A stage's resources: ``resources[<stage name before @>]``, else ``resources[<its fer-xai
+    command>]`` (``train_folds@m`` runs ``fer-xai train``), else ``resources["default"]``. GPUs
+    asked of a cluster without any are dropped with a warning (the stage runs on CPUs).
+    """
+
+    resources: dict[str, StageResources] = Field(default_factory=_default_stage_resources)
+    out_dir: str = "logs/executor"  # <out_dir>/<run id>/: run.json (what ran where) and one log per stage
+    # auto: an `mlflow server` on the driver's node when the cluster has more than one node and
+    # MLFLOW_TRACKING_URI is unset (never a SQLite file written from several nodes).
+    mlflow_server: Literal["auto", "always", "never"] = "auto"
+    mlflow_host: str = "127.0.0.1"  # loopback: nodes of other machines need the head's address here
+    mlflow_port: int = Field(0, ge=0, le=65535)  # 0: a free port
+
+
 class Params(_Strict):
     synth: SynthParams = SynthParams()
     data: DataParams = DataParams()
@@ -415,8 +605,10 @@ class Params(_Strict):
     masks: MasksParams = MasksParams()
     compare: CompareParams = CompareParams()
     report: ReportParams = ReportParams()
+    bench: BenchParams = BenchParams()
     tune: TuneParams = TuneParams()
     tracking: TrackingParams = TrackingParams()
+    executor: ExecutorParams = ExecutorParams()
 
     @model_validator(mode="after")
     def _folds_exist(self) -> Params:
@@ -455,12 +647,17 @@ class Params(_Strict):
             "train.out_dir": resolve(self.train.out_dir),
             "evaluate.out_dir": resolve(self.evaluate.out_dir),
             "explain.out_dir": resolve(self.explain.out_dir),
+            "explain.methods_out_dir": resolve(self.explain.methods_out_dir),
             "masks.out_dir": resolve(self.masks.out_dir),
             "heatmaps.out_dir": resolve(self.heatmaps.out_dir),
+            "heatmaps.methods_out_dir": resolve(self.heatmaps.methods_out_dir),
             "compare.out_dir": resolve(self.compare.out_dir),
+            "compare.methods_out_dir": resolve(self.compare.methods_out_dir),
             "report.html_name": report / self.report.html_name,
             "report.figures_dir": report / self.report.figures_dir,
             "tune.out_dir": resolve(self.tune.out_dir),
+            "bench.out_dir": resolve(self.bench.out_dir),
+            "executor.out_dir": resolve(self.executor.out_dir),
             "metrics (DVC metrics files)": root / "metrics",
             "mlflow (tracking store)": root / "mlflow.db",
             "mlflow (artifact store)": root / "mlartifacts",

@@ -40,7 +40,8 @@ SYNTH_CONTACT_SHEET = "contact_sheet.png"
 SYNTH_IMAGES = "images"  # images/<id>.png: the RGB faces
 SYNTH_MASKS = "masks"  # masks/<id>.png: where the expression changed the face
 SYNTH_LANDMARKS = "landmarks"  # landmarks/<id>.txt: 68 lines "x y"
-SYNTH_FOLDERS = (SYNTH_IMAGES, SYNTH_LANDMARKS, SYNTH_MASKS)
+SYNTH_NEUTRAL = "neutral"  # neutral/<id>.png: the face's neutral twin (same subject, pose, light, noise)
+SYNTH_FOLDERS = (SYNTH_IMAGES, SYNTH_LANDMARKS, SYNTH_MASKS, SYNTH_NEUTRAL)
 
 
 def synth_image(image_id: str) -> str:
@@ -51,6 +52,11 @@ def synth_image(image_id: str) -> str:
 def synth_mask(image_id: str) -> str:
     """A face's AU-region mask, relative to the synth folder (the manifest's ``mask`` column)."""
     return f"{SYNTH_MASKS}/{image_id}.png"
+
+
+def synth_neutral(image_id: str) -> str:
+    """A face's neutral twin, relative to the synth folder (the manifest's ``neutral`` column)."""
+    return f"{SYNTH_NEUTRAL}/{image_id}.png"
 
 
 def synth_landmarks(image_id: str) -> str:
@@ -86,6 +92,11 @@ def prepared_face_image(dataset: str, face_id: str) -> str:
 def prepared_face_mask(dataset: str, face_id: str) -> str:
     """A crop's AU-region mask, relative to the prepared folder (the manifest's ``mask`` column)."""
     return f"{dataset}/{face_id}_mask.png"
+
+
+def prepared_face_neutral(dataset: str, face_id: str) -> str:
+    """A crop's neutral twin aligned with the crop's own transform (the manifest's ``neutral`` column)."""
+    return f"{dataset}/{face_id}_neutral.png"
 
 
 # ------------------------------------------------------------------------------------- split
@@ -125,10 +136,20 @@ def train_fold_dir(params: Params, model_id: str, fold: int) -> Path:
 CV_FOLDS = "cv_folds.csv"
 CV_SUMMARY = "cv_summary.csv"
 CV_PLOT = "cv_accuracy.png"
+# Per (network, fold) copies of history.csv's curves and predictions.csv's label/pred, one folder
+# each: dvc.yaml's `plots:` draws a folder file by file (DVC plots take no globs, and the models
+# folder also holds files that are no plots).
+CV_CURVES = "curves"
+CV_CONFUSION = "confusion"
 
 
 def evaluate_dir(params: Params) -> Path:
     return resolve(params.evaluate.out_dir)
+
+
+def cv_plot_name(model_id: str, fold: int) -> str:
+    """``<model>-fold<k>.csv``: one training's file in CV_CURVES and CV_CONFUSION."""
+    return f"{model_id}-{fold_name(fold)}.csv"
 
 
 # ----------------------------------------------------------------------------------- explain
@@ -157,20 +178,50 @@ def explanations_file(params: Params, model_id: str, fold: int) -> Path:
     return explain_fold_dir(params, model_id, fold) / EXPLANATIONS
 
 
+# The method as a dimension. The paper's LIME keeps the folders above; every other method m of
+# explain.methods gets its own explain, heatmaps and compare folders with the same layout inside:
+# <explain.methods_out_dir>/<m>/<model>/fold<k>/, <heatmaps.methods_out_dir>/<m>/,
+# <compare.methods_out_dir>/<m>/ and metrics/heatmaps_<m>.json, metrics/compare_<m>.json.
+PAPER_METHOD = "lime"
+
+
+def method_params(params: Params, method: str) -> Params:
+    """``params`` with explain.out_dir, heatmaps.out_dir and compare.out_dir/heatmaps_dir pointing at
+    ``method``'s folders, so every stage and reader works on one method unchanged (``lime``: as is)."""
+    if method == PAPER_METHOD:
+        return params
+    if method not in params.explain.methods:
+        raise KeyError(f"unknown explanation method {method!r}; explain.methods has {sorted(params.explain.methods)}")
+    hm = f"{params.heatmaps.methods_out_dir}/{method}"
+    return params.model_copy(update={
+        "explain": params.explain.model_copy(update={"out_dir": f"{params.explain.methods_out_dir}/{method}"}),
+        "heatmaps": params.heatmaps.model_copy(update={"out_dir": hm}),
+        "compare": params.compare.model_copy(update={"out_dir": f"{params.compare.methods_out_dir}/{method}",
+                                                     "heatmaps_dir": hm}),
+    })
+
+
+def method_metrics_name(stage: str, method: str) -> str:
+    """``heatmaps`` / ``compare`` for LIME, ``heatmaps_<method>`` for another method (metrics/<name>.json)."""
+    return stage if method == PAPER_METHOD else f"{stage}_{method}"
+
+
 # New-images mode writes into its --out folder: EXPLANATIONS, EXPLAIN_SUMMARY and these.
 NEW_PREDICTIONS = "predictions.csv"
 NEW_REJECTED = "rejected.csv"
 OVERLAYS = "overlays"
+NEW_FIGURES = "figures"  # per image: the face, its explanation, a colour bar and the top three classes
+NEW_INDEX = "index.html"  # one page listing every image of the folder, rejected ones too
 MAX_OVERLAY_NAME = 100  # last characters of the image's path kept in its overlay's name (file systems allow 255)
 
 
-def overlay_name(index: int, count: int, image_id: str) -> str:
+def overlay_name(index: int, count: int, image_id: str, folder: str = OVERLAYS) -> str:
     """``overlays/<index>-<path>.png``: the index (the image's row in predictions.csv and
     explanations.npz) makes names unique whatever the paths are (``a.png``/``a.jpg``,
     ``a/b.png``/``a__b.png``, names differing in case only); the path with its extension and
-    separators turned into ``_`` says which image it is."""
+    separators turned into ``_`` says which image it is. ``folder``: :data:`NEW_FIGURES` for the figures."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", image_id)[-MAX_OVERLAY_NAME:]
-    return f"{OVERLAYS}/{index:0{len(str(count))}d}-{readable}.png"
+    return f"{folder}/{index:0{len(str(count))}d}-{readable}.png"
 
 
 # ------------------------------------------------------------------------------------- masks
@@ -269,6 +320,7 @@ def planted_name(expression: str) -> str:
 
 EKMAN_METRICS = "ekman_metrics.csv"
 EKMAN_TABLE = "ekman_table.csv"
+EKMAN_PLOT = "ekman_plot.csv"  # IoU and F1 per (network, expression), one bar label each, for `dvc plots`
 TABLE_IOU_F1_CSV, TABLE_IOU_F1_MD = "table_iou_f1.csv", "table_iou_f1.md"
 TABLE_PRECISION_RECALL_CSV, TABLE_PRECISION_RECALL_MD = "table_precision_recall.csv", "table_precision_recall.md"
 BEST_WORST_CSV, BEST_WORST_MD = "best_worst.csv", "best_worst.md"
@@ -327,6 +379,29 @@ def report_figure_name(name: str) -> str:
     return f"{name}.png"
 
 
+# ------------------------------------------------------------------------------------- bench
+
+BENCH_METRICS = "bench"  # metrics/bench.json
+BENCH_TABLE = "methods_expressions.csv"  # the headline table: method x expression
+BENCH_PLANTED = "planted.csv"
+BENCH_CAUSAL = "causal.csv"  # per probed face
+BENCH_CURVES = "curves.csv"  # per probed face
+BENCH_SANITY = "sanity.csv"
+BENCH_COST = "cost.csv"
+BENCH_CHANCE_PRIOR = "chance_prior.csv"
+BENCH_CHANCE_RANDOM = "chance_random_weights.csv"
+BENCH_SPECIFICITY = "specificity.csv"
+BENCH_AGREEMENT = "agreement.csv"
+BENCH_METHODS_SUMMARY = "methods.csv"  # one row per method: every headline number
+BENCH_NETWORKS = "networks.csv"  # per method and network: causal drops, curves, sanity, cost
+BENCH_FIGURE_TOTALS = "totals.png"  # each method's total heatmaps side by side
+BENCH_SUMMARY = "summary.json"
+
+
+def bench_dir(params: Params) -> Path:
+    return resolve(params.bench.out_dir)
+
+
 # -------------------------------------------------------------------------------------- tune
 
 TUNE_BEST = "best"  # best/<model>.yaml: what train.use_tuned reads
@@ -354,3 +429,22 @@ def default_tune_storage(params: Params) -> str:
 def tune_plot_name(plot: str) -> str:
     """One of Optuna's plots in a study's folder, e.g. ``optimization_history.png``."""
     return f"{plot}.png"
+
+
+# ---------------------------------------------------------------------------------- executor
+
+EXECUTOR_RECORD = "run.json"  # what ran where: one entry per stage (node, times, exit status)
+
+
+def executor_dir(params: Params) -> Path:
+    return resolve(params.executor.out_dir)
+
+
+def executor_run_dir(params: Params, run_id: str) -> Path:
+    """``<executor.out_dir>/<run id>/``: one ``fer-xai repro --executor ray`` call."""
+    return executor_dir(params) / run_id
+
+
+def executor_stage_log(run_dir: Path, stage: str) -> Path:
+    """A stage's stdout and stderr; ``@`` and ``/`` of DVC addresses become ``_``."""
+    return run_dir / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', stage)}.log"

@@ -2,7 +2,8 @@
 landmarked, aligned and cropped (:mod:`fer_xai.faces.preprocess`), with its manifest.
 
 Writes into ``prepare.out_dir`` (see :mod:`fer_xai.layout`): ``<dataset>/<id>.png`` aligned
-grayscale crops (and ``<id>_mask.png`` where the dataset carries AU-region masks),
+grayscale crops (and ``<id>_mask.png`` where the dataset carries AU-region masks, ``<id>_neutral.png``
+where it carries neutral twins: aligned with the face's own transform),
 ``manifest.parquet``, ``rejected.csv``, ``summary.json`` and ``contact_sheet.png``. Everything is
 written to a temporary folder that replaces the old one only when the whole set succeeds.
 """
@@ -103,7 +104,8 @@ def _process(args: tuple[RawRecord, str, str, PrepareParams]) -> dict:
 def process_record(rec: RawRecord, face_id: str, out_root: str | os.PathLike, p: PrepareParams) -> dict:
     """One raw record -> an aligned face written under ``out_root``, or a rejection (a dict)."""
     try:
-        face = prepare_image_file(rec.path, p, dataset_landmarks=rec.landmarks, mask_path=rec.mask_path)
+        face = prepare_image_file(rec.path, p, dataset_landmarks=rec.landmarks, mask_path=rec.mask_path,
+                                  neutral_path=rec.neutral_path)
     except (ImageReadError, FaceError) as exc:
         return {"rejected": True, "reason": exc.reason, "detail": exc.detail}
     rel_img = layout.prepared_face_image(rec.dataset, face_id)
@@ -112,10 +114,15 @@ def process_record(rec: RawRecord, face_id: str, out_root: str | os.PathLike, p:
     if face.mask is not None:
         rel_mask = layout.prepared_face_mask(rec.dataset, face_id)
         write_png(Path(out_root) / rel_mask, ((face.mask > 127) * 255).astype(np.uint8))
+    rel_neutral = ""
+    if face.neutral is not None:
+        rel_neutral = layout.prepared_face_neutral(rec.dataset, face_id)
+        write_png(Path(out_root) / rel_neutral, face.neutral)
     return {
         "rejected": False,
         "image": rel_img,
         "mask": rel_mask,
+        "neutral": rel_neutral,
         "landmarks_source": face.landmarks_source,
         "det_score": face.det_score,
         "landmarks": face.landmarks.reshape(-1).astype(float).tolist(),
@@ -178,7 +185,7 @@ def _prepare_faces(kept: list[tuple[RawRecord, str]], tmp_dir: Path, p: PrepareP
             "id": fid, "dataset": rec.dataset, "subject": str(rec.subject), "label": rec.label,
             "image": res["image"], "mask": res["mask"], "source_path": str(rec.path),
             "landmarks_source": res["landmarks_source"], "det_score": res["det_score"],
-            "size": p.size, "landmarks": res["landmarks"],
+            "size": p.size, "landmarks": res["landmarks"], "neutral": res["neutral"],
         })
     return rows
 

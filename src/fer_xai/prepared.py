@@ -15,8 +15,10 @@ from .layout import PREPARED_MANIFEST
 
 MANIFEST_COLUMNS = [
     "id", "dataset", "subject", "label", "image", "mask", "source_path",
-    "landmarks_source", "det_score", "size", "landmarks",
+    "landmarks_source", "det_score", "size", "landmarks", "neutral",
 ]
+# Added later: a manifest from before it reads as "no neutral twins".
+OPTIONAL_COLUMNS = {"neutral": ""}
 REJECTED_COLUMNS = ["dataset", "path", "stage", "reason", "detail"]
 
 
@@ -34,6 +36,18 @@ class PreparedSet:
 
     def mask_path(self, row: pd.Series) -> Path | None:
         return self.root / row["mask"] if isinstance(row["mask"], str) and row["mask"] else None
+
+    def neutrals(self, ids, size: int) -> np.ndarray:
+        """Neutral twins of ``ids`` at ``size`` px ((N, size, size) uint8), pixel-aligned with
+        :meth:`faces`; an error naming the faces without one (only the synthetic set has them)."""
+        rows = self.rows(ids)
+        missing = [i for i, p in zip(rows["id"], rows["neutral"]) if not (isinstance(p, str) and p)]
+        if missing:
+            raise KeyError(f"{self.root / PREPARED_MANIFEST}: no neutral twin for face(s) {missing[:5]}: only "
+                           "datasets whose manifest has a `neutral` column (the synthetic set) carry them")
+        if not len(rows):
+            return np.zeros((0, size, size), np.uint8)
+        return np.stack([resize_face(read_gray(self.root / p), size) for p in rows["neutral"]])
 
     def faces(self, ids, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Crops of ``ids`` at ``size`` px ((N, size, size) uint8) and their (N, 68, 2) landmarks."""
@@ -62,6 +76,9 @@ def load_prepared(root: str | os.PathLike) -> PreparedSet:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no prepared manifest; run `fer-xai prepare` first")
     df = pd.read_parquet(path)
+    for column, default in OPTIONAL_COLUMNS.items():
+        if column not in df.columns:
+            df[column] = default
     missing = set(MANIFEST_COLUMNS) - set(df.columns)
     if missing:
         raise ValueError(f"{path}: manifest lacks columns {sorted(missing)}")

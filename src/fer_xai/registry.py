@@ -36,6 +36,11 @@ def registered_name(model_id: str) -> str:
     return f"fer-{model_id}"
 
 
+def photo_registered_name(model_id: str) -> str:
+    """The photo model of ``model_id`` (:mod:`fer_xai.serving.photo_model`), registered with the same aliases."""
+    return f"fer-{model_id}-photo"
+
+
 def fold_alias(fold: int) -> str:
     return f"fold{fold}"
 
@@ -44,12 +49,14 @@ def fold_model_uri(model_id: str, fold: int) -> str:
     return f"models:/{registered_name(model_id)}@{fold_alias(fold)}"
 
 
-def register_fold_model(model_uri: str, model_id: str, fold: int, tags: dict[str, Any]) -> str:
-    """Register ``model_uri`` as a new version, tag it, then point ``fold<k>`` at it; returns the version."""
+def register_fold_model(model_uri: str, model_id: str, fold: int, tags: dict[str, Any],
+                        name: str | None = None) -> str:
+    """Register ``model_uri`` as a new version of ``name`` (default ``fer-<model>``), tag it, then
+    point ``fold<k>`` at it; returns the version."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    name = registered_name(model_id)
+    name = name or registered_name(model_id)
     all_tags = {"model": model_id, "fold": str(fold), **{k: str(v) for k, v in tags.items()}}
     mv = mlflow.register_model(model_uri, name, await_registration_for=300, tags=all_tags)
     client = MlflowClient()

@@ -21,15 +21,18 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from .mlflow_ui import tag_experiment
 from .paths import repo_root
 from .processes import pid_alive
 from .redact import redact, redact_uri
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _PID_TAG = "fer_xai.pid"
 _HOST_TAG = "fer_xai.host"
@@ -71,6 +74,8 @@ def configure(experiment: str) -> str:
         exp_id = mlflow.create_experiment(experiment, artifact_location=location)
     else:
         exp_id = exp.experiment_id
+    # The model-training view and the saved view of the trainings (fer_xai.mlflow_ui).
+    tag_experiment(mlflow.MlflowClient(), exp_id, exp.tags if exp is not None else {})
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 
@@ -253,3 +258,29 @@ def stage_run(
             # Redacted before flattening: a truncated list must not cut a URI short of its '@'.
             mlflow.log_params(flatten(redact(params)))
         yield run
+
+
+# How a write that lost a race with a concurrent one fails (SQLite, MySQL, PostgreSQL), from a
+# local store or through a server: e.g. two trainings logging the same new dataset input at once
+# (MLflow looks the dataset up, then inserts it). The failed write's transaction is rolled back;
+# written again, it finds the other's row.
+_CONFLICTS = ("UNIQUE constraint failed", "database is locked", "Duplicate entry", "duplicate key value")
+STORE_RETRIES = 5
+
+
+def retry_store_conflicts(write: Callable[[], T], what: str) -> T:
+    """``write()``, repeated (up to ``STORE_RETRIES`` times, backing off) while it collides with a
+    concurrent writer of the tracking store; only for writes that are whole or not at all."""
+    for attempt in range(STORE_RETRIES):
+        try:
+            return write()
+        except Exception as exc:  # noqa: BLE001 - MLflow wraps the database's errors in several types
+            message = str(exc)
+            if attempt == STORE_RETRIES - 1 or not any(c in message for c in _CONFLICTS):
+                raise
+            # Writers that collided once must not collide again in step: the delay depends on the pid.
+            delay = 0.2 * 2**attempt * (1 + (os.getpid() % 8) / 8)
+            log.info("%s collided with a concurrent write (%s); again in %.1f s", what,
+                     message.splitlines()[0][:120], delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")

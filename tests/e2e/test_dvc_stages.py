@@ -12,21 +12,11 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from helpers.dvc_project import BIN, make_project, run
+from helpers.dvc_project import BIN, TWO_BY_TWO, make_project, run
 
 pytestmark = pytest.mark.slow
 
-TINY = {
-    "train": {
-        "models": ["songnet", "weinet"], "folds": [1, 2],
-        "dvc_stages": {"per_fold": [], "per_network": ["songnet", "weinet"]},
-        "networks": {
-            "songnet": {"input_size": 32, "epochs": 1, "optimizer": "adam", "learning_rate": 1e-3},
-            "weinet": {"input_size": 32, "epochs": 1, "optimizer": "adam", "learning_rate": 1e-4},
-        },
-    },
-    "explain": {"positives_per_class": 1, "num_samples": 20, "batch_size": 20, "sheet_faces": 6},
-}
+TINY = TWO_BY_TWO
 
 
 def test_per_network_stages_train_every_fold_and_rerun_only_their_network(tmp_path, tiny_study_template):

@@ -17,6 +17,21 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+# Two networks x two folds, one process per network, 1 epoch, 20 LIME samples: the smallest study
+# with every dimension the DVC stages have.
+TWO_BY_TWO = {
+    "train": {
+        "models": ["songnet", "weinet"], "folds": [1, 2],
+        "dvc_stages": {"per_fold": [], "per_network": ["songnet", "weinet"]},
+        "networks": {
+            "songnet": {"input_size": 32, "epochs": 1, "optimizer": "adam", "learning_rate": 1e-3},
+            "weinet": {"input_size": 32, "epochs": 1, "optimizer": "adam", "learning_rate": 1e-4},
+        },
+    },
+    "explain": {"positives_per_class": 1, "num_samples": 20, "batch_size": 20, "sheet_faces": 6},
+}
+
+
 def subprocess_env(root: Path, **extra: str) -> dict[str, str]:
     """The venv's commands first on PATH, the project's own MLflow store, no inherited run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") and k != "FER_XAI_PARAMS"}
@@ -71,6 +86,34 @@ def make_project(root: Path, template: Path, stages: list[str], params: dict | N
         subprocess.run(["git", "init", "-q"], cwd=root, env=env, check=True)
         subprocess.run([str(BIN / "dvc"), "init", "-q"], cwd=root, env=env, check=True)
     return root
+
+
+def declared_plots(root: Path) -> dict[str, dict | None]:
+    """``root``'s dvc.yaml top-level ``plots:`` with ``${...}`` resolved from its params.yaml, as DVC
+    resolves them: {plot id (a file, a folder or a name): properties (``y`` may map files to fields)}."""
+    import json
+    import re
+
+    params = yaml.safe_load((root / "params.yaml").read_text())
+
+    def value(m: re.Match) -> str:
+        node = params
+        for part in m.group(1).split("."):
+            node = node[part]
+        return str(node)
+
+    plots = {}
+    for entry in yaml.safe_load((root / "dvc.yaml").read_text()).get("plots") or []:
+        plot_id, props = (entry, None) if isinstance(entry, str) else next(iter(entry.items()))
+        plots[re.sub(r"\$\{([^}]+)\}", value, plot_id)] = json.loads(
+            re.sub(r"\$\{([^}]+)\}", value, json.dumps(props)))
+    return plots
+
+
+def plot_sources(plots: dict[str, dict | None]) -> set[str]:
+    """The files and folders the plots read: a path id itself, else its ``y`` files."""
+    return {src for plot_id, props in plots.items()
+            for src in ((props or {}).get("y") if isinstance((props or {}).get("y"), dict) else [plot_id])}
 
 
 def run(cmd: list[str], root: Path, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:

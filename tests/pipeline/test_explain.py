@@ -5,9 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from fer_xai.cli import main
 from fer_xai.config import SlicParams
 from fer_xai.explain import LimeSettings, explain_image, make_perturbation, perturbation_rng, segment
 from fer_xai.explain.perturb import perturbation_matrix, perturbed_batches
@@ -15,13 +13,7 @@ from fer_xai.explain.predictor import GraphPredictor
 from fer_xai.explain.select import select_positives
 from fer_xai.explain.store import load_explanations
 from fer_xai.labels import EXPRESSIONS
-
-
-def _invoke(root, *args, ok=True):
-    res = CliRunner().invoke(main, ["--params", str(root / "params.yaml"), *args])
-    if ok:
-        assert res.exit_code == 0, res.output + repr(res.exception)
-    return res
+from helpers.cli import invoke
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +121,9 @@ def test_explain_stage_from_registry(tiny_study):
     from mlflow.tracking import MlflowClient
 
     root = tiny_study
-    _invoke(root, "train", "--model", "songnet", "--fold", "1")
+    invoke(root, "train", "--model", "songnet", "--fold", "1")
     args = ["-S", "explain.positives_per_class=2", "-S", "explain.num_samples=60", "-S", "explain.batch_size=32"]
-    _invoke(root, *args, "explain", "--model", "songnet", "--fold", "1")
+    invoke(root, *args, "explain", "--model", "songnet", "--fold", "1")
     out = root / "explanations" / "songnet" / "fold1"
     ex = load_explanations(out / "explanations.npz")
     pred = pd.read_csv(root / "models" / "songnet" / "fold1" / "predictions.csv")
@@ -151,10 +143,10 @@ def test_explain_stage_from_registry(tiny_study):
     assert "explanations/explanations.npz" in arts and "explanations/sample_sheet.png" in arts
 
     first = ex.maps.copy()
-    _invoke(root, *args, "explain", "--model", "songnet", "--fold", "1")  # rerun: identical
+    invoke(root, *args, "explain", "--model", "songnet", "--fold", "1")  # rerun: identical
     np.testing.assert_array_equal(load_explanations(out / "explanations.npz").maps, first)
 
-    missing = _invoke(root, *args, "explain", "--model", "songnet", "--fold", "2", ok=False)
+    missing = invoke(root, *args, "explain", "--model", "songnet", "--fold", "2", ok=False)
     assert missing.exit_code != 0 and "models:/fer-songnet@fold2" in missing.output
 
 
@@ -163,14 +155,14 @@ def test_explain_new_images_with_a_registered_model(tiny_study, astronaut_gray, 
     import cv2
 
     root = tiny_study
-    _invoke(root, "train", "--model", "songnet", "--fold", "1", "--epochs", "1")
+    invoke(root, "train", "--model", "songnet", "--fold", "1", "--epochs", "1")
     imgs = tmp_path / "new"
     imgs.mkdir()
     cv2.imwrite(str(imgs / "face.png"), astronaut_gray)
     cv2.imwrite(str(imgs / "noise.png"), np.random.default_rng(0).integers(0, 255, (200, 200), np.uint8))
     (imgs / "broken.jpg").write_bytes(b"not an image")
     out = tmp_path / "out"
-    _invoke(root, "-S", "explain.num_samples=40", "explain", "--model-uri", "models:/fer-songnet@fold1",
+    invoke(root, "-S", "explain.num_samples=40", "explain", "--model-uri", "models:/fer-songnet@fold1",
             "--images", str(imgs), "--out", str(out))
     ex = load_explanations(out / "explanations.npz")
     assert list(ex.ids) == ["face.png"] and ex.classes[0] in EXPRESSIONS
@@ -182,17 +174,17 @@ def test_explain_new_images_with_a_registered_model(tiny_study, astronaut_gray, 
     only_noise = tmp_path / "noise_only"
     only_noise.mkdir()
     cv2.imwrite(str(only_noise / "noise.png"), np.random.default_rng(1).integers(0, 255, (200, 200), np.uint8))
-    res = _invoke(root, "explain", "--model-uri", "models:/fer-songnet@fold1", "--images", str(only_noise),
+    res = invoke(root, "explain", "--model-uri", "models:/fer-songnet@fold1", "--images", str(only_noise),
                   "--out", str(tmp_path / "o2"), ok=False)
     assert res.exit_code != 0 and "usable face" in res.output
 
 
 def test_explain_usage_errors(project):
-    res = _invoke(project, "explain", ok=False)
+    res = invoke(project, "explain", ok=False)
     assert res.exit_code == 2 and "pass --model [--fold]" in res.output
-    res = _invoke(project, "explain", "--model", "nope", "--fold", "1", ok=False)
+    res = invoke(project, "explain", "--model", "nope", "--fold", "1", ok=False)
     assert res.exit_code == 2 and "unknown" in res.output
-    res = _invoke(project, "explain", "--model-uri", "models:/x@fold1", ok=False)
+    res = invoke(project, "explain", "--model-uri", "models:/x@fold1", ok=False)
     assert res.exit_code == 2 and "--images" in res.output
 
 

@@ -217,3 +217,54 @@ def test_check_flavors_accepts_what_training_logs(model_dir):
     from fer_xai.registry import check_flavors
 
     check_flavors(str(model_dir), Model.load(str(model_dir)).flavors)
+
+
+def test_each_image_gets_a_readable_figure_and_the_folder_one_page(project, model_dir, face_png, tmp_path):
+    """Figures of the aligned face beside its explanation (>= 256 px each, colour bar, top three)
+    and index.html listing every image, the rejected ones with their reasons."""
+    import html
+    import re
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from fer_xai.explain.figure import FIGURE_PX, PANEL_PX
+    from fer_xai.labels import DISPLAY_NAMES, EXPRESSIONS
+
+    imgs = _images(tmp_path / "imgs", face_png, "smile.png", "sub/again.jpg")
+    (imgs / "wall.png").write_bytes(cv2.imencode(".png", np.full((200, 200), 128, np.uint8))[1].tobytes())
+    (imgs / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    _explain(project, model_dir, imgs, out)
+
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns[:4]) == ["path", "pred", "confidence", "overlay"]  # as before; figure added
+    assert sorted(pred["path"]) == ["smile.png", "sub/again.jpg"]
+    assert PANEL_PX >= 256 and FIGURE_PX[0] >= 2 * PANEL_PX
+    for name in pred["figure"]:
+        assert name.startswith("figures/")
+        with Image.open(out / name) as fig:
+            assert fig.size == FIGURE_PX
+            rgb = np.asarray(fig.convert("RGB"))
+        assert rgb.std() > 20 and len(np.unique(rgb.reshape(-1, 3), axis=0)) > 100  # a picture, not a blank
+    for name in pred["overlay"]:
+        with Image.open(out / name) as ov:
+            assert min(ov.size) >= PANEL_PX  # the 32 px network input, upscaled
+
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "http://" not in page and "https://" not in page  # self-contained
+    for src in re.findall(r'src="([^"]+)"', page):
+        assert (out / html.unescape(src)).is_file()
+    rejected = pd.read_csv(out / "rejected.csv")
+    assert sorted(rejected["path"]) == ["broken.jpg", "wall.png"]
+    images_part, rejected_part = page.split('id="rejected"')
+    for r in rejected.itertuples():
+        assert r.path in rejected_part and r.reason in rejected_part
+    probs = np.load(out / "explanations.npz")["probs"]
+    for i, r in enumerate(pred.itertuples()):
+        assert r.path in images_part and r.figure in images_part
+        top = np.argsort(-probs[i], kind="stable")[:3]
+        assert f"<b>{DISPLAY_NAMES[r.pred]}</b>" in images_part
+        items = "".join(f"<li>{DISPLAY_NAMES[EXPRESSIONS[k]]} {probs[i][k]:.3f}</li>" for k in top)
+        assert items in images_part

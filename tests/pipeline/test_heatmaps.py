@@ -211,7 +211,7 @@ def test_heatmaps_stage_outputs_counts_and_planted_truth(tiny_study):
     assert (hm / "mean_face.png").is_file()
 
     # One grid per face: the 32 px maps reuse the 48 px maps' grids.
-    metrics = json.loads((root / "metrics" / "heatmaps.json").read_text())
+    metrics = json.loads((hm / "summary.json").read_text())
     n_faces = sum(len(expected[("silnet", k)]) for k in FOLDS)
     # weinet's mirrored face shares its id with silnet's normal one: per fold, its grid is rebuilt
     # (and rejected) for weinet, then rebuilt again for the face's mask with silnet's landmarks.
@@ -225,6 +225,10 @@ def test_heatmaps_stage_outputs_counts_and_planted_truth(tiny_study):
     assert (planted["precision"] >= 0.8).all(), planted
     assert metrics["planted_truth"]["mean"]["precision"] >= 0.8
     assert (hm / "planted" / "Anger_planted.png").is_file()
+    # DVC's headline metrics: the counts and the planted-truth means (`dvc exp show` stays narrow).
+    headline = json.loads((root / "metrics" / "heatmaps.json").read_text())
+    assert headline == {"n_explanations": metrics["n_explanations"], "n_standardized": metrics["n_standardized"],
+                        "n_rejected": 2, "planted_truth": metrics["planted_truth"]["mean"]}
 
 
 def test_planted_truth_precision_is_low_when_maps_miss_the_regions(tiny_study):

@@ -22,6 +22,7 @@ from fer_xai.labels import DISPLAY_NAMES, EXPRESSIONS
 from fer_xai.models.zoo import display_name
 from fer_xai.outputs import MARKER
 from fer_xai.paths import resolve
+from helpers.dvc_project import declared_plots, plot_sources
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src" / "fer_xai"
@@ -73,12 +74,13 @@ def _dvc_stages(root: Path) -> list[dict]:
 
 
 # What layout gives each kind of stage: {path: is a DVC metric}; model/fold from its command line.
+# The DVC metrics are the headline ones `dvc exp show` lists (cv, heatmaps, compare, bench); the data
+# stages' counts and each fold's metrics.json are plain outputs.
 EXPECTED = {
     "synth": lambda p, m, k: {layout.synth_dir(p): False},
-    "prepare": lambda p, m, k: {layout.prepared_dir(p): False, layout.metrics_file("prepare"): True},
-    "split": lambda p, m, k: {layout.folds_file(p): False, layout.metrics_file("split"): True},
-    "train": lambda p, m, k: {layout.train_fold_dir(p, m, k) / f: f == layout.FOLD_METRICS
-                              for f in layout.FOLD_FILES},
+    "prepare": lambda p, m, k: {layout.prepared_dir(p): False, layout.metrics_file("prepare"): False},
+    "split": lambda p, m, k: {layout.folds_file(p): False, layout.metrics_file("split"): False},
+    "train": lambda p, m, k: {layout.train_fold_dir(p, m, k) / f: False for f in layout.FOLD_FILES},
     "train_folds": lambda p, m, k: {layout.train_network_dir(p, m): False},
     "evaluate": lambda p, m, k: {layout.evaluate_dir(p): False, layout.metrics_file(layout.CV_METRICS): True},
     "explain": lambda p, m, k: {layout.explain_fold_dir(p, m, k): False},
@@ -86,6 +88,14 @@ EXPECTED = {
     "masks": lambda p, m, k: {layout.masks_dir(p): False},
     "heatmaps": lambda p, m, k: {layout.heatmaps_dir(p): False, layout.metrics_file("heatmaps"): True},
     "compare": lambda p, m, k: {layout.compare_dir(p): False, layout.metrics_file("compare"): True},
+    "bench": lambda p, m, k: {layout.bench_dir(p): False, layout.metrics_file(layout.BENCH_METRICS): True},
+    # The other explanation methods' stages: m is the method (--method), their folders those of LIME's
+    # stages in layout.method_params.
+    "explain_method": lambda p, m, k: {layout.explain_dir(layout.method_params(p, m)): False},
+    "heatmaps_method": lambda p, m, k: {layout.heatmaps_dir(layout.method_params(p, m)): False,
+                                        layout.metrics_file(layout.method_metrics_name("heatmaps", m)): False},
+    "compare_method": lambda p, m, k: {layout.compare_dir(layout.method_params(p, m)): False,
+                                       layout.metrics_file(layout.method_metrics_name("compare", m)): False},
     "report": lambda p, m, k: {layout.report_html(p): False, layout.report_figures_dir(p): False},
 }
 
@@ -94,6 +104,9 @@ def _layout_paths_read(p: Params) -> set[str]:
     """Paths that dvc.yaml may name as a dependency besides the stages' outs: files inside them
     and the folders holding each network's outs."""
     files = {layout.prepared_manifest(p), layout.train_dir(p), layout.explain_dir(p)}
+    # The bench reads every method's heatmaps and comparisons: the folders of their stages' outs.
+    files |= {resolve(p.explain.methods_out_dir), resolve(p.heatmaps.methods_out_dir),
+              resolve(p.compare.methods_out_dir)}
     for m in p.train.models:
         for k in p.train.folds:
             files |= {layout.train_fold_dir(p, m, k) / f for f in layout.FOLD_FILES}
@@ -105,7 +118,7 @@ def _check_dvc_yaml(root: Path, p: Params) -> list[dict]:
     assert {s["kind"] for s in stages} <= set(EXPECTED), "a dvc.yaml stage layout does not know"
     all_outs = set()
     for s in stages:
-        model, fold = s["opts"].get("--model"), s["opts"].get("--fold")
+        model, fold = s["opts"].get("--model", s["opts"].get("--method")), s["opts"].get("--fold")
         expected = {_norm(path): metric for path, metric in
                     EXPECTED[s["kind"]](p, model, int(fold) if fold else None).items()}
         assert s["outs"] == expected, s["name"]
@@ -118,7 +131,19 @@ def _check_dvc_yaml(root: Path, p: Params) -> list[dict]:
         for dep in s["deps"]:
             if not Path(dep).is_relative_to(root / "src"):
                 assert dep in readable, f"{s['name']}: dependency {dep} is no path of fer_xai.layout"
+    _check_plots(root, p, all_outs)
     return stages
+
+
+def _check_plots(root: Path, p: Params, outs: set[str]) -> None:
+    """dvc.yaml's `plots:` read the layout's plot files, each inside a stage's out."""
+    sources = {_norm(root / s) for s in plot_sources(declared_plots(root))}
+    ev, hm = layout.evaluate_dir(p), layout.heatmaps_dir(p)
+    assert sources == {_norm(f) for f in (
+        ev / layout.CV_CURVES, ev / layout.CV_CONFUSION, ev / layout.CV_SUMMARY,
+        layout.compare_dir(p) / layout.EKMAN_PLOT, hm / layout.PLANTED_TRUTH, hm / layout.FIGURES)}
+    for src in sources:
+        assert any(Path(src).is_relative_to(o) for o in outs), f"plot source {src} is no stage's output"
 
 
 def test_dvc_outs_and_metrics_are_the_layouts_demo(pipeline):
@@ -168,9 +193,12 @@ def test_prepared_files_are_the_layouts(tiny_study):
     masks = [layout.prepared_face_mask(d, i) for d, i, m in zip(manifest["dataset"], manifest["id"], manifest["mask"])
              if m]
     assert list(manifest["image"]) == faces and set(manifest["mask"]) - {""} == set(masks)
+    neutrals = [layout.prepared_face_neutral(d, i) for d, i, n in
+                zip(manifest["dataset"], manifest["id"], manifest["neutral"]) if n]
+    assert neutrals and set(manifest["neutral"]) - {""} == set(neutrals)
     assert _files(layout.prepared_dir(p)) == {
         MARKER, layout.PREPARED_MANIFEST, layout.PREPARED_REJECTED, layout.PREPARED_SUMMARY,
-        layout.PREPARED_CONTACT_SHEET, *faces, *masks}
+        layout.PREPARED_CONTACT_SHEET, *faces, *masks, *neutrals}
     assert layout.folds_file(p).is_file() and layout.metrics_file("split").is_file()
 
 
@@ -211,7 +239,8 @@ def test_heatmaps_files_are_the_layouts(tiny_study):
     assert layout.metrics_file("heatmaps").is_file()
 
 
-def test_evaluate_files_are_the_layouts(project):
+def _fake_trainings(project: Path, history: str = "epoch,accuracy,loss\n0,0.4,1.5\n1,0.6,1.1\n") -> Params:
+    """weinet folds 1-2 as train leaves them, as far as evaluate reads them."""
     import json
 
     from conftest import write_params
@@ -223,9 +252,32 @@ def test_evaluate_files_are_the_layouts(project):
         (d / layout.FOLD_METRICS).write_text(json.dumps({
             "test_accuracy": 0.5, "test_macro_precision": 0.5, "test_macro_recall": 0.5, "test_macro_f1": 0.5,
             "pretrained": False, "n_test": 10}))
+        (d / layout.HISTORY).write_text(history)
+        (d / layout.PREDICTIONS).write_text(f"id,subject,label,pred,correct\na{k},s1,anger,fear,False\n")
+    return p
+
+
+def test_evaluate_files_are_the_layouts(project):
+    p = _fake_trainings(project)
     _invoke(project, "evaluate", "--no-mlflow")
-    assert _files(layout.evaluate_dir(p)) == {layout.CV_FOLDS, layout.CV_SUMMARY, layout.CV_PLOT}
+    out = layout.evaluate_dir(p)
+    plots = {f"{sub}/{layout.cv_plot_name('weinet', k)}" for sub in (layout.CV_CURVES, layout.CV_CONFUSION)
+             for k in p.train.folds}
+    assert _files(out) == {MARKER, layout.CV_FOLDS, layout.CV_SUMMARY, layout.CV_PLOT, *plots}
     assert layout.metrics_file(layout.CV_METRICS).is_file()
+    # What dvc.yaml's plots read: the curves in epoch order, each fold's own labels and predictions.
+    curves = pd.read_csv(out / layout.CV_CURVES / layout.cv_plot_name("weinet", 2))
+    assert curves.to_dict("list") == {"epoch": [0, 1], "loss": [1.5, 1.1], "accuracy": [0.4, 0.6]}
+    confusion = pd.read_csv(out / layout.CV_CONFUSION / layout.cv_plot_name("weinet", 2))
+    assert confusion.to_dict("list") == {"id": ["a2"], "label": ["anger"], "pred": ["fear"]}
+
+
+def test_evaluate_names_a_history_it_cannot_plot(project):
+    _fake_trainings(project, history="epoch,accuracy\n0,0.4\n")
+    res = CliRunner().invoke(main, ["--params", str(project / "params.yaml"), "evaluate", "--no-mlflow"])
+    assert res.exit_code != 0
+    assert "weinet/fold1/history.csv: has no column(s) loss" in res.output
+    assert not (project / "reports" / "cv").exists()  # nothing half-written
 
 
 # ----------------------------------------------------------------------- no name spelled twice
@@ -238,6 +290,7 @@ WRITERS = [
     "heatmaps/build.py", "compare/run.py", "compare/published.py", "compare/standardized.py",
     "report/build.py", "report/sections.py", "report/figures.py", "report/blocks.py",
     "synthface/generator.py", "training/tuned.py", "tuning/study.py", "tuning/plots.py", "tuning/trial.py",
+    "stages/bench.py", "bench/run.py", "bench/canonical.py", "report/bench_section.py",
 ]
 FILE_NAME = re.compile(r"^[^\s*]+\.(csv|png|json|npz|parquet|keras|txt|yaml|md|html|db)$")
 NOT_OUTPUTS = {"dvc.lock", "params.yaml", "templates"}  # the project's own files, the report's templates

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from fer_xai import profiles as prof
-from fer_xai.cli import main
 from fer_xai.config import _paper_networks, load_params
 from fer_xai.datasets import ADAPTERS
 from fer_xai.models.zoo import NETWORKS
+from helpers.cli import invoke
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER_DATASETS = ["ckplus", "bu4dfe", "jaffe", "wsefep", "fega"]
@@ -30,13 +29,6 @@ def proj(project):
     shutil.copy2(REPO / "dvc.yaml", project / "dvc.yaml")
     shutil.copytree(REPO / "profiles", project / "profiles")
     return project
-
-
-def _invoke(root, *args, ok=True):
-    res = CliRunner().invoke(main, ["--params", str(root / "params.yaml"), *args])
-    if ok:
-        assert res.exit_code == 0, res.output + repr(res.exception)
-    return res
 
 
 def test_paper_profile_holds_the_papers_settings():
@@ -58,7 +50,7 @@ def test_paper_profile_holds_the_papers_settings():
 
 def test_apply_writes_params_and_keeps_comments(proj):
     before = (proj / "params.yaml").read_text()
-    res = _invoke(proj, "profile", "apply", "paper")
+    res = invoke(proj, "profile", "apply", "paper")
     assert "value(s) changed by profile 'paper'" in res.output
     # Every dataset folder is missing here: the command says how to add them.
     for name in PAPER_DATASETS:
@@ -88,21 +80,21 @@ def test_apply_writes_params_and_keeps_comments(proj):
         assert raw_after[section] == raw_before[section], section
     assert raw_after["train"]["weights_dir"] is None and "weights_dir: null" in after
     # A second apply changes nothing; diff says so.
-    res = _invoke(proj, "profile", "apply", "paper")
+    res = invoke(proj, "profile", "apply", "paper")
     assert "0 value(s) changed" in res.output
     assert (proj / "params.yaml").read_text() == after
-    assert "already matches" in _invoke(proj, "profile", "diff", "paper").output
+    assert "already matches" in invoke(proj, "profile", "diff", "paper").output
 
 
 def test_diff_show_list_and_dry_run_change_nothing(proj):
     before = (proj / "params.yaml").read_text()
-    out = _invoke(proj, "profile", "diff", "paper").output
+    out = invoke(proj, "profile", "diff", "paper").output
     assert "explain.positives_per_class:" in out and "+ 100" in out
     assert "train.allow_random_init:" in out and "+ false" in out
-    out = _invoke(proj, "profile", "apply", "paper", "--dry-run").output
+    out = invoke(proj, "profile", "apply", "paper", "--dry-run").output
     assert "train.batch_size: " in out and "-> 128" in out
-    assert "paper:" in _invoke(proj, "profile", "list").output
-    assert "explain.num_samples: 1000" in _invoke(proj, "profile", "show", "paper").output
+    assert "paper:" in invoke(proj, "profile", "list").output
+    assert "explain.num_samples: 1000" in invoke(proj, "profile", "show", "paper").output
     assert (proj / "params.yaml").read_text() == before
 
 
@@ -112,7 +104,7 @@ def test_datasets_added_before_keep_their_registration(proj):
     register_dataset(proj / "params.yaml", "jaffe", "jaffe", {"include_neutral": True})
     register_dataset(proj / "params.yaml", "mine", "folders", {})
     (proj / "data" / "raw" / "jaffe").mkdir(parents=True)
-    res = _invoke(proj, "profile", "apply", "paper")
+    res = invoke(proj, "profile", "apply", "paper")
     p = load_params(proj / "params.yaml")
     assert [d.name for d in p.data.datasets] == PAPER_DATASETS  # synthetic and mine dropped
     jaffe = next(d for d in p.data.datasets if d.name == "jaffe")
@@ -124,14 +116,14 @@ def test_datasets_added_before_keep_their_registration(proj):
 
 def test_bad_profiles_fail_clearly_and_change_nothing(proj):
     before = (proj / "params.yaml").read_text()
-    res = _invoke(proj, "profile", "apply", "nosuch", ok=False)
+    res = invoke(proj, "profile", "apply", "nosuch", ok=False)
     assert res.exit_code != 0 and "profile 'nosuch' not found" in res.output and "paper" in res.output
     bad = proj / "bad.yaml"
     bad.write_text("set:\n  train.models: [songnet, nosuchnet]\n")
-    res = _invoke(proj, "profile", "apply", str(bad), ok=False)
+    res = invoke(proj, "profile", "apply", str(bad), ok=False)
     assert res.exit_code != 0 and "left unchanged" in res.output and "nosuchnet" in res.output
     bad.write_text("settings:\n  train.batch_size: 8\n")
-    res = _invoke(proj, "profile", "apply", str(bad), ok=False)
+    res = invoke(proj, "profile", "apply", str(bad), ok=False)
     assert res.exit_code != 0 and "'set'" in res.output
     assert (proj / "params.yaml").read_text() == before
     assert not list(proj.glob(".params.yaml*"))
@@ -196,7 +188,7 @@ def _check_pipeline(root: Path, p) -> None:
 
 def test_paper_profile_pipeline_has_60_trainings_and_60_explanation_jobs(proj):
     _git_dvc_project(proj)
-    _invoke(proj, "profile", "apply", "paper")
+    invoke(proj, "profile", "apply", "paper")
     p = load_params(proj / "params.yaml")
     assert len(p.train.models) == 12 and len(p.train.folds) == 5
     _check_pipeline(proj, p)
@@ -231,7 +223,7 @@ def test_profile_that_would_make_params_invalid_leaves_it_byte_identical(proj):
     bad = proj / "too_small.yaml"
     bad.write_text("description: x\nset:\n  prepare.size: 100  # comment\n"
                    "  data.datasets: [{name: a, adapter: csv}, {name: a, adapter: csv}]\n")
-    res = _invoke(proj, "profile", "apply", str(bad), ok=False)
+    res = invoke(proj, "profile", "apply", str(bad), ok=False)
     assert res.exit_code != 0 and "Traceback" not in res.output
     assert f"applying it would make {proj / 'params.yaml'} invalid, left unchanged" in res.output
     assert f"{proj / 'params.yaml'}: invalid parameters" in res.output  # the file, not a temporary one

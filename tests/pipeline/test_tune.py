@@ -7,26 +7,18 @@ import numpy as np
 import optuna
 import pytest
 import yaml
-from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from fer_xai import layout
-from fer_xai.cli import main
 from fer_xai.config import load_params
 from fer_xai.errors import FerXaiError
 from fer_xai.training.data import FoldData
 from fer_xai.training.tuned import TunedFileError, network_recipe, write_best
 from fer_xai.tuning.study import TuneError, carve_validation, settings_diff
+from helpers.cli import invoke
 
 # Tiny search space so that each trial takes a few seconds.
 SMALL = ["-S", "tune.space.epochs.low=1", "-S", "tune.space.epochs.high=2", "-S", "tune.startup_trials=2"]
-
-
-def _invoke(root, *args, ok=True):
-    res = CliRunner().invoke(main, ["--params", str(root / "params.yaml"), *args])
-    if ok:
-        assert res.exit_code == 0, res.output + repr(res.exception)
-    return res
 
 
 def _runs(client, stage):
@@ -36,7 +28,7 @@ def _runs(client, stage):
 
 def test_three_trial_study_nested_runs_best_file_and_no_overwrite(tiny_study):
     root = tiny_study
-    res = _invoke(root, *SMALL, "tune", "--model", "songnet", "--trials", "3")
+    res = invoke(root, *SMALL, "tune", "--model", "songnet", "--trials", "3")
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["study"] == "fer-xai-songnet" and out["trials"] == {"complete": 3, "pruned": 0, "failed": 0, "total": 3}
 
@@ -80,7 +72,7 @@ def test_three_trial_study_nested_runs_best_file_and_no_overwrite(tiny_study):
 
     # Same study name, other ranges: a clear error, nothing overwritten, no trial added.
     before = (root / "tuning" / "best" / "songnet.yaml").read_bytes()
-    res = _invoke(root, *SMALL, "-S", "tune.space.epochs.high=3", "tune", "--model", "songnet", "--trials", "1",
+    res = invoke(root, *SMALL, "-S", "tune.space.epochs.high=3", "tune", "--model", "songnet", "--trials", "1",
                   ok=False)
     assert res.exit_code != 0 and "created with other settings" in res.output
     assert "space.epochs.high: study has 2, now 3" in res.output and "--study-name" in res.output
@@ -92,7 +84,7 @@ def test_three_trial_study_nested_runs_best_file_and_no_overwrite(tiny_study):
 def test_forced_pruning_stops_trials_early_and_writes_no_best_file(tiny_study):
     root = tiny_study
     # Validation accuracy can never reach 1.01: every trial is pruned at its first report.
-    res = _invoke(root, "-S", "tune.space.epochs.low=2", "-S", "tune.space.epochs.high=3",
+    res = invoke(root, "-S", "tune.space.epochs.low=2", "-S", "tune.space.epochs.high=3",
                   "-S", "tune.pruner.kind=threshold", "-S", "tune.pruner.threshold=1.01",
                   "-S", "tune.pruner.warmup_epochs=0", "tune", "--model", "songnet", "--trials", "3", ok=False)
     assert res.exit_code != 0 and "no trial completed (3 pruned" in res.output
@@ -119,7 +111,7 @@ def test_tuned_file_changes_training_only_when_enabled(tiny_study):
     with pytest.raises(TunedFileError, match=r"songnet.yaml does not exist.*fer-xai tune --model songnet"):
         network_recipe(on, "songnet")
     # The CLI turns the domain error into a one-line error, before any training.
-    res = _invoke(root, "-S", "train.use_tuned=true", "train", "--model", "songnet", "--fold", "1", ok=False)
+    res = invoke(root, "-S", "train.use_tuned=true", "train", "--model", "songnet", "--fold", "1", ok=False)
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert res.output.startswith("Error: train.use_tuned is true but ") and "does not exist" in res.output
     write_best(path, {"model": "songnet", "study": "by-hand", "params": {"epochs": 1, "learning_rate": 0.005}})
@@ -146,13 +138,13 @@ def test_tuned_file_changes_training_only_when_enabled(tiny_study):
 def test_bad_requests_are_clear_errors_and_touch_no_storage(project):
     (project / "params.yaml").write_text(yaml.safe_dump({"tune": {"space": {"learning_rate": {"low": 1e-2,
                                                                                               "high": 1e-4}}}}))
-    res = _invoke(project, "tune", "--model", "songnet", ok=False)
+    res = invoke(project, "tune", "--model", "songnet", ok=False)
     assert res.exit_code != 0 and "tune.space.learning_rate" in res.output and "empty search range" in res.output
     (project / "params.yaml").write_text("{}\n")
-    res = _invoke(project, "tune", "--model", "nonet", ok=False)
+    res = invoke(project, "tune", "--model", "nonet", ok=False)
     assert res.exit_code == 1 and res.output.startswith("Error: unknown model 'nonet'; train.networks has [")
     assert issubclass(TuneError, FerXaiError) and issubclass(TunedFileError, FerXaiError)
-    res = _invoke(project, "-S", "tune.test_fold=9", "tune", "--model", "songnet", ok=False)
+    res = invoke(project, "-S", "tune.test_fold=9", "tune", "--model", "songnet", ok=False)
     assert res.exit_code != 0 and "tune.test_fold=9: folds are 1..5" in res.output
     assert not (project / "tuning").exists()
 

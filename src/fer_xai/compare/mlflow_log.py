@@ -87,6 +87,7 @@ def log_training_runs(result: dict[str, Any], compare_run_id: str | None = None)
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from ..mlflow_ui import DESCRIPTION_TAG, headline_description
     from ..registry import fold_model_uri, fold_run_id
 
     client = MlflowClient()
@@ -107,6 +108,9 @@ def log_training_runs(result: dict[str, Any], compare_run_id: str | None = None)
         mets = training_run_metrics(result, net, int(fold))
         tags = [RunTag("fer_xai.compare_run", compare_run_id)] if compare_run_id else []
         try:
+            # The run's description lists the headline metrics, test and Ekman ones (fer_xai.mlflow_ui).
+            known = client.get_run(run_id).data.metrics
+            tags.append(RunTag(DESCRIPTION_TAG, headline_description(f"{model_id} fold {fold}", {**known, **mets})))
             client.log_batch(run_id, metrics=[Metric(k, v, ts, 0) for k, v in mets.items()], tags=tags)
         except MlflowException as exc:
             skipped.append(f"run {run_id} of {model_id} fold {fold} ({str(exc).splitlines()[0][:120]})")

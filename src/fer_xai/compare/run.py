@@ -63,6 +63,7 @@ def compare_published(
 
     Files written: ``ekman_metrics.csv`` (model,fold,expression,iou,f1,precision,recall),
     ``ekman_table.csv`` (model,expression,iou,f1,precision,recall with ``Avg`` rows),
+    ``ekman_plot.csv`` (its IoU and F1 for ``dvc plots``: :func:`ekman_plot_frame`),
     ``table_iou_f1.{csv,md}`` and ``table_precision_recall.{csv,md}`` (paper Tables 3 and 4),
     ``best_worst.{csv,md}`` (Table 5), ``barplot_<Expression>.png`` and ``barplot_Avg.png``,
     ``distances_<Expression>.csv``, ``linkage_<Expression>.csv``, ``dendrogram_<Expression>.png``,
@@ -121,6 +122,14 @@ def run_comparison(
             "networks": nets, "expressions": exprs, "summary": summary, "files": files}
 
 
+def ekman_plot_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """IoU and F1 per (network, expression) with one label per bar (``network_expression``):
+    DVC's bar templates draw one bar per label and would stack a network's rows on each other."""
+    frame = table[["model", "expression", "iou", "f1"]].copy()
+    frame.insert(0, "network_expression", frame["model"] + " · " + frame["expression"])
+    return frame
+
+
 def _overlap_tables(data: PublishedData, params: CompareParams, out: Path,
                     files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Paper Tables 3-5: per-fold scores, their aggregation and the best/worst networks; appends
@@ -129,7 +138,8 @@ def _overlap_tables(data: PublishedData, params: CompareParams, out: Path,
     table = aggregate(per_fold, data.networks, data.expressions)
     per_fold.to_csv(out / layout.EKMAN_METRICS, index=False)
     table.to_csv(out / layout.EKMAN_TABLE, index=False)
-    files += [out / layout.EKMAN_METRICS, out / layout.EKMAN_TABLE]
+    ekman_plot_frame(table).to_csv(out / layout.EKMAN_PLOT, index=False)
+    files += [out / layout.EKMAN_METRICS, out / layout.EKMAN_TABLE, out / layout.EKMAN_PLOT]
     for csv, md, mets in ((layout.TABLE_IOU_F1_CSV, layout.TABLE_IOU_F1_MD, ("iou", "f1")),
                           (layout.TABLE_PRECISION_RECALL_CSV, layout.TABLE_PRECISION_RECALL_MD,
                            ("precision", "recall"))):
@@ -268,13 +278,13 @@ def _check_pipeline_inputs(hm_dir: Path, masks_dir: Path) -> None:
                                 "(or `dvc repro masks`) first, or set compare.masks_dir")
 
 
-def compare_pipeline(params: Params) -> dict[str, Any]:
+def compare_pipeline(params: Params, metrics_name: str = "compare") -> dict[str, Any]:
     """Pipeline mode: the pipeline's heatmaps and masks (paths from ``params.compare``).
 
     Reads ``<heatmaps_dir>/by_cv`` and ``by_net`` (published layout), the per-image maps
     ``<heatmaps_dir>/standardized/<model>/fold<k>.npz`` and ``<masks_dir>/<Expression>_gt.png``;
     writes the files of :func:`compare_published` to ``compare.out_dir`` (atomically: a failure
-    leaves the previous results) and ``metrics/compare.json``. Returns the result dict of
+    leaves the previous results) and ``metrics/<metrics_name>.json``. Returns the result dict of
     :func:`run_comparison` plus ``model_ids`` ({network display name: model id}).
     """
     cp = params.compare
@@ -293,8 +303,8 @@ def compare_pipeline(params: Params) -> dict[str, Any]:
         result = run_comparison(data, tmp, cp, per_image)
     result["files"] = [out / Path(f).relative_to(tmp) for f in result["files"]]
     result["model_ids"] = _model_ids(data.networks, per_image)
-    write_json_atomic(layout.metrics_file("compare"), dvc_metrics(result))
-    log.info("wrote %s and %s", out, layout.metrics_file("compare"))
+    write_json_atomic(layout.metrics_file(metrics_name), dvc_metrics(result))
+    log.info("wrote %s and %s", out, layout.metrics_file(metrics_name))
     return result
 
 
@@ -320,24 +330,9 @@ def _r4(x) -> float | None:
 
 
 def dvc_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """``metrics/compare.json``: per network the averages over expressions (the four overlap
-    metrics, ROC AUC, relevance mass) and per expression IoU and F1 with their CIs; the
-    expression averages over networks under ``Avg``."""
+    """``metrics/compare.json``, the headline `dvc metrics show` and `dvc exp show` list: per
+    network, and under ``Avg`` over networks, the IoU and F1 averaged over expressions. The
+    per-expression scores and their CIs are plots and tables (``ekman_plot.csv``,
+    ``ekman_table.csv``, ``bootstrap_ci.csv``); every average in ``summary.json``."""
     table = result["table"].set_index(["model", "expression"])
-    tf = result["threshold_free"]
-    boot = result["bootstrap"].set_index(["model", "expression", "metric"])
-    out: dict[str, Any] = {}
-    for net in [*result["networks"], AVG]:
-        entry: dict[str, Any] = {m: _r4(table.at[(net, AVG), m]) for m in METRICS}
-        sub = tf if net == AVG else tf[tf["model"] == net]
-        entry["auc"] = _r4(sub["auc"].mean()) if len(sub) else None
-        entry["relevance_mass"] = _r4(sub["relevance_mass"].mean()) if len(sub) else None
-        for expr in result["expressions"]:
-            cell = {m: _r4(table.at[(net, expr), m]) for m in ("iou", "f1")}
-            for m in ("iou", "f1"):
-                if (net, expr, m) in boot.index:
-                    cell[f"{m}_ci_low"] = _r4(boot.at[(net, expr, m), "ci_low"])
-                    cell[f"{m}_ci_high"] = _r4(boot.at[(net, expr, m), "ci_high"])
-            entry[expr] = cell
-        out[net] = entry
-    return out
+    return {net: {m: _r4(table.at[(net, AVG), m]) for m in ("iou", "f1")} for net in [*result["networks"], AVG]}

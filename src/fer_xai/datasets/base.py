@@ -19,6 +19,7 @@ Rejection reasons used across adapters:
 ``bad_label_file``   a label file that cannot be parsed
 ``missing_file``     a file referenced by a label file/manifest that does not exist
 ``missing_mask``     a mask referenced by a manifest that does not exist (image kept)
+``missing_neutral``  a neutral twin referenced by a manifest that does not exist (image kept)
 ``duplicate_row``    the same image listed twice in a manifest / norms sheet
 ``ambiguous_label``  a file name that carries two different expression words
 ``empty_sequence``   a sequence folder with no frames
@@ -39,6 +40,7 @@ Reasons added by ``prepare`` (``rejected.csv``, stage ``prepare`` unless noted):
 ``no_landmarks``, ``bad_landmarks``
                      ``landmarks_source: dataset`` without usable dataset landmarks
 ``bad_mask``         a mask that cannot be read or does not match its image's size
+``bad_neutral``      a neutral twin that cannot be read or does not match its image's size
 ``duplicate_row``    (stage ``scan``) the same file listed twice by the adapter
 """
 
@@ -80,6 +82,8 @@ class RawRecord:
     landmarks: np.ndarray | None = field(default=None, compare=False, hash=False, repr=False)
     mask_path: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # The same face without expression, pixel-aligned with ``path`` (the synthetic set's twins).
+    neutral_path: Path | None = None
 
     def as_row(self) -> dict[str, Any]:
         """A flat, JSON-friendly view (landmarks reduced to a flag)."""
@@ -90,6 +94,7 @@ class RawRecord:
             "path": str(self.path),
             "has_landmarks": self.landmarks is not None,
             "mask_path": str(self.mask_path) if self.mask_path else None,
+            "neutral_path": str(self.neutral_path) if self.neutral_path else None,
             **{f"meta.{k}": v for k, v in self.meta.items()},
         }
 

@@ -24,7 +24,8 @@
 ``csv``      a manifest (option ``manifest``, default ``manifest.csv``, relative to the root)
              with columns ``path,subject,label`` (paths relative to the manifest's folder),
              optional ``landmarks`` (a text file of 68 ``x y`` rows, same relative rule) and
-             ``mask`` (a mask image); every other column is kept in ``meta`` (numbers
+             ``mask`` (a mask image) and ``neutral`` (the same face without expression,
+             pixel-aligned with the image); every other column is kept in ``meta`` (numbers
              converted). The manifest and every path in it must stay inside the root (no
              absolute paths, no ``..`` leading out): DVC versions only the dataset folder, so
              anything outside it would be read unversioned (:class:`ManifestError`). The
@@ -345,8 +346,15 @@ class CsvAdapter(Adapter):
                         mask_path = mp
                     else:
                         result.reject(mp, "missing_mask", where)
+                neutral_path = None
+                if row.get("neutral"):
+                    neutral_path = row_path(lineno, row["neutral"])
+                    if not neutral_path.is_file():
+                        result.reject(neutral_path, "missing_neutral", where)
+                        neutral_path = None
                 meta = {
-                    k: _convert(v) for k, v in row.items() if k and k not in (*REQUIRED_COLUMNS, "landmarks", "mask")
+                    k: _convert(v) for k, v in row.items()
+                    if k and k not in (*REQUIRED_COLUMNS, "landmarks", "mask", "neutral")
                 }
                 result.records.append(
                     RawRecord(
@@ -357,5 +365,6 @@ class CsvAdapter(Adapter):
                         landmarks=landmarks,
                         mask_path=mask_path,
                         meta=meta,
+                        neutral_path=neutral_path,
                     )
                 )

@@ -12,7 +12,7 @@ image so runs are reproducible (lime's ``random_seed`` seeds only its segmentati
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.linear_model import Ridge
@@ -34,11 +34,24 @@ class LimeSettings:
     batch_size: int = 128
     seed: int = 11
     slic: SlicParams = field(default_factory=SlicParams)
+    gpu_batch_memory_fraction: float = 0.0  # > 0: on a GPU the batch grows to this share of free memory
 
     @classmethod
     def from_params(cls, p: ExplainParams) -> LimeSettings:
         return cls(num_samples=p.num_samples, hide_color=p.hide_color, kernel_width=p.kernel_width,
-                   ridge_alpha=p.ridge_alpha, batch_size=p.batch_size, seed=p.seed, slic=p.slic)
+                   ridge_alpha=p.ridge_alpha, batch_size=p.batch_size, seed=p.seed, slic=p.slic,
+                   gpu_batch_memory_fraction=p.gpu_batch_memory_fraction)
+
+    def for_device(self, predict: Predict) -> LimeSettings:
+        """These settings with the forward batch grown to fill the GPU (at most ``num_samples``:
+        one pass per image) when ``predict`` runs on one (see ``GraphPredictor.device_batch``)."""
+        fits = getattr(predict, "device_batch", None)
+        if fits is None or self.gpu_batch_memory_fraction <= 0:
+            return self
+        batch = fits(self.gpu_batch_memory_fraction)
+        if batch is None or batch <= self.batch_size:
+            return self
+        return replace(self, batch_size=min(batch, self.num_samples))
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,10 @@ class Explanation:
     def map(self) -> np.ndarray:
         """Float32 (H, W) explanation: each superpixel painted with its positive weight, else 0."""
         return np.maximum(self.weights, 0.0).astype(np.float32)[self.segments]
+
+    def relevance(self) -> np.ndarray:
+        """Float32 (H, W) signed relevance: each superpixel painted with its weight."""
+        return np.asarray(self.weights, np.float32)[self.segments]
 
 
 def make_perturbation(image: np.ndarray, image_id: str, settings: LimeSettings) -> Perturbation:
@@ -139,6 +156,7 @@ def explain_images(
     from tqdm.auto import tqdm
 
     base = lime_kernel_base(settings.kernel_width)
+    settings = settings.for_device(predict)
     out = []
     for i in tqdm(range(len(images)), desc=progress or "LIME", disable=progress is None, unit="img"):
         out.append(

@@ -33,16 +33,20 @@ def perturbation_matrix(n_features: int, num_samples: int, rng: np.random.Random
 
 
 def perturbed_batches(
-    image: np.ndarray, segments: np.ndarray, data: np.ndarray, hide_color: float = 0.0, batch_size: int = 128,
+    image: np.ndarray, segments: np.ndarray, data: np.ndarray, hide_color: float | np.ndarray = 0.0,
+    batch_size: int = 128,
 ) -> Iterator[np.ndarray]:
-    """Yield (B, H, W, 1) float32 images (B <= batch_size): superpixels off in a row take ``hide_color``."""
+    """Yield (B, H, W, 1) float32 images (B <= batch_size): superpixels off in a row take ``hide_color``
+    (a constant, or an (H, W) fill image such as the blurred face)."""
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 3:
         img = img[..., 0]
     if img.shape != segments.shape:
         raise ValueError(f"image {img.shape} and segments {segments.shape} differ")
     on = data.astype(bool)
-    fill = np.float32(hide_color)
+    fill = np.asarray(hide_color, dtype=np.float32)
+    if fill.ndim and fill.shape != segments.shape:
+        raise ValueError(f"fill image {fill.shape} and segments {segments.shape} differ")
     # Equal batches of at most batch_size: a short tail batch would cost a full forward call.
     n_batches = -(-len(on) // batch_size)
     for rows in np.array_split(np.arange(len(on)), n_batches):

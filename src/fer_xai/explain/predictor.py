@@ -33,6 +33,17 @@ class GraphPredictor:
     def predict_batches(self, batches: Iterable[np.ndarray]) -> np.ndarray:
         return np.concatenate([self(b) for b in batches])
 
+    def device_batch(self, memory_fraction: float) -> int | None:
+        """The largest power-of-two batch whose forward pass fits ``memory_fraction`` of the free
+        GPU memory; None when no GPU is visible (the configured batch then stays)."""
+        from ..training.memory import forward_bytes_per_image, gpu_free_bytes
+
+        free = gpu_free_bytes()
+        if free is None:
+            return None
+        fits = memory_fraction * free / max(forward_bytes_per_image(self.model), 1)
+        return 2 ** int(np.log2(fits)) if fits >= 1 else 1
+
 
 def as_predictor(model_or_fn) -> Callable[[np.ndarray], np.ndarray]:
     """A Keras model becomes a :class:`GraphPredictor`; any other callable is used as is."""

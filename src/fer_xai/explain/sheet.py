@@ -10,7 +10,9 @@ from ..labels import DISPLAY_NAMES
 
 def overlay(face: np.ndarray, emap: np.ndarray, tile: int = 128, alpha: float = 0.5) -> np.ndarray:
     """RGB tile: the gray face with the explanation (scaled by its own max) in the jet colormap."""
-    face = cv2.resize(face.astype(np.uint8), (tile, tile), interpolation=cv2.INTER_AREA)
+    # Area averaging shrinks without aliasing; enlarging with it would give blocky faces.
+    shrink = tile < face.shape[0]
+    face = cv2.resize(face.astype(np.uint8), (tile, tile), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     peak = float(emap.max())
     heat = (emap / peak * 255).astype(np.uint8) if peak > 0 else np.zeros_like(emap, np.uint8)
     heat = cv2.resize(heat, (tile, tile), interpolation=cv2.INTER_NEAREST)

@@ -6,6 +6,10 @@
 (N, S, S) int32, ``weights`` (N, max_segments) float32 NaN-padded signed ridge weights,
 ``intercept``/``score``/``local_pred`` (N,), ``probs`` (N, 6), ``landmarks`` (N, 68, 2) float32 in
 map pixel coordinates, and scalars ``input_size``, ``model``, ``fold`` (0 for new images).
+
+Other methods (:mod:`fer_xai.explain.methods`) write the same arrays plus the scalar ``method``
+and ``signed_maps`` (N, S, S) float32 (``maps`` is its positive part); methods without
+superpixels have all-zero ``segments`` and an (N, 0) ``weights``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def save_explanations(
     model: str,
     fold: int,
     input_size: int | None = None,
+    method: str | None = None,
 ) -> Path:
     n = len(explanations)
     size = explanations[0].segments.shape[0] if n else int(input_size or 0)
@@ -61,8 +66,13 @@ def save_explanations(
     labels = np.array([str(x) for x in true_labels], dtype=str).reshape(n)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    by_method = {} if method is None else {
+        "method": np.array(method),
+        "signed_maps": np.stack([e.relevance() for e in explanations]) if n else np.zeros((0, size, size), np.float32),
+    }
     np.savez_compressed(
         path,
+        **by_method,
         ids=np.array([e.image_id for e in explanations], dtype=str).reshape(n),
         classes=classes,
         labels=labels,

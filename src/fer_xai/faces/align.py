@@ -126,6 +126,8 @@ class AlignedFace:
     landmarks_source: str  # "dlib" or "dataset"
     det_score: float  # NaN when no detector ran
     mask: np.ndarray | None = None
+    neutral: np.ndarray | None = None  # the neutral twin through the same matrix: pixels correspond
+    box: tuple[int, int, int, int] | None = None  # the detector's (left, top, right, bottom); None: dataset landmarks
 
 
 def align_face(
@@ -139,6 +141,7 @@ def align_face(
     multiple: str = "reject",
     mask: np.ndarray | None = None,
     detect_max_side: int | None = None,
+    neutral: np.ndarray | None = None,
 ) -> AlignedFace:
     """Detect (unless the dataset's landmarks are used), landmark, align and crop one face.
 
@@ -154,11 +157,11 @@ def align_face(
         lm = np.asarray(dataset_landmarks, dtype=np.float32)
         if lm.shape != (68, 2) or not np.isfinite(lm).all():
             raise FaceError("bad_landmarks", f"dataset landmarks have shape {lm.shape}")
-        score, source = float("nan"), "dataset"
+        score, source, box = float("nan"), "dataset", None
     else:
         det = detect_face(gray, upsample, min_face_px, multiple, max_side=detect_max_side)
         lm = predict_landmarks(gray, det.box)
-        score, source = det.score, "dlib"
+        score, source, box = det.score, "dlib", det.box
     matrix = alignment_matrix(lm, geom)
     aligned = warp_image(gray, matrix, geom.size)
     warped_mask = None
@@ -166,6 +169,13 @@ def align_face(
         if mask.shape[:2] != gray.shape[:2]:
             raise FaceError("bad_mask", f"mask shape {mask.shape[:2]} != image shape {gray.shape[:2]}")
         warped_mask = warp_image(mask, matrix, geom.size, label_like=True)
+    warped_neutral = None
+    if neutral is not None:
+        # The face's own matrix, not the neutral's landmarks: the twin's eyes sit elsewhere when
+        # AU5/6/7 move them, and a crop-to-crop pixel correspondence is the point.
+        if neutral.shape[:2] != gray.shape[:2]:
+            raise FaceError("bad_neutral", f"neutral shape {neutral.shape[:2]} != image shape {gray.shape[:2]}")
+        warped_neutral = warp_image(neutral, matrix, geom.size)
     return AlignedFace(
         image=aligned,
         landmarks=transform_points(matrix, lm),
@@ -174,4 +184,6 @@ def align_face(
         landmarks_source=source,
         det_score=score,
         mask=warped_mask,
+        neutral=warped_neutral,
+        box=box,
     )

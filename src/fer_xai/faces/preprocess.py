@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def prepare_face(gray: np.ndarray, p: PrepareParams, dataset_landmarks: np.ndarray | None = None,
-                 mask: np.ndarray | None = None) -> AlignedFace:
+                 mask: np.ndarray | None = None, neutral: np.ndarray | None = None) -> AlignedFace:
     """One grayscale image through the preprocessing of ``params.prepare``: size check, detection
     or the dataset's landmarks, alignment and crop. Raises :class:`FaceError` with the reason."""
     if min(gray.shape) < p.min_image_px:
@@ -32,19 +32,27 @@ def prepare_face(gray: np.ndarray, p: PrepareParams, dataset_landmarks: np.ndarr
         multiple=p.multiple_faces,
         mask=mask,
         detect_max_side=p.detect_max_side,
+        neutral=neutral,
     )
 
 
 def prepare_image_file(path: str | os.PathLike, p: PrepareParams, dataset_landmarks: np.ndarray | None = None,
-                       mask_path: str | os.PathLike | None = None) -> AlignedFace:
+                       mask_path: str | os.PathLike | None = None,
+                       neutral_path: str | os.PathLike | None = None) -> AlignedFace:
     """The face of one image file; raises :class:`ImageReadError` or :class:`FaceError`.
 
     Images larger than ``work_max_side`` are aligned from a reduced working image (the crop is far
-    smaller still); dataset landmarks and masks are brought onto its pixel grid."""
+    smaller still); dataset landmarks, masks and neutral twins are brought onto its pixel grid."""
     img = load_gray(path, max_pixels=p.max_image_pixels, max_side=p.work_max_side)
     mask = _read_mask(mask_path, p) if mask_path is not None else None
+    neutral = None
+    if neutral_path is not None:
+        try:
+            neutral = load_gray(neutral_path, max_pixels=p.max_image_pixels, max_side=p.work_max_side).pixels
+        except ImageReadError as exc:
+            raise FaceError("bad_neutral", f"neutral {exc}") from exc
     landmarks = _to_working(dataset_landmarks, img.scale)
-    return prepare_face(img.pixels, p, dataset_landmarks=landmarks, mask=mask)
+    return prepare_face(img.pixels, p, dataset_landmarks=landmarks, mask=mask, neutral=neutral)
 
 
 def _read_mask(path: str | os.PathLike, p: PrepareParams) -> np.ndarray:

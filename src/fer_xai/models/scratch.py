@@ -56,7 +56,8 @@ def _pool(size: int, strides: int, name: str):
 def _head(x: Any, num_classes: int) -> Any:
     from keras import layers
 
-    return layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    # float32 even under train.mixed_precision: a 16-bit softmax loses small probabilities
+    return layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(x)
 
 
 def alexnet(x: Any, *, input_size: int, num_classes: int, weights: str | None = None) -> Any:

@@ -147,7 +147,8 @@ def keras_backbone(app_name: str) -> Builder:
         backbone = app(include_top=False, weights=weights, input_shape=(input_size, input_size, 3))
         y = backbone(x)
         y = layers.GlobalAveragePooling2D(name="avg_pool")(y)
-        return layers.Dense(num_classes, activation="softmax", name="predictions")(y)
+        # float32 even under train.mixed_precision: a 16-bit softmax loses small probabilities
+        return layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32")(y)
 
     build.__name__ = build.__qualname__ = f"keras_backbone_{app_name}"
     build.__doc__ = f"keras.applications.{app_name}(include_top=False) + GlobalAveragePooling2D + softmax."

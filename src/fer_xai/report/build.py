@@ -7,7 +7,8 @@ can be built at any point of the pipeline.
 
 Sections: overview, cross-validation accuracy (``evaluate``), Ekman masks (``masks``), heatmaps
 (``heatmaps``), the paper's Tables 3-4, Table 5 (best/worst networks), dendrograms (Figure 10),
-threshold-free measures and bootstrap intervals, planted truth (synthetic set), provenance.
+threshold-free measures and bootstrap intervals, planted truth (synthetic set), the explainer
+bench ("Does the answer depend on the explainer?", ``bench``), provenance.
 
 Modules: this one renders the page; :mod:`.sections` builds each section from :mod:`.blocks`
 (the section, its text and tables, tolerant readers) and :mod:`.figures` (embedded PNGs).
@@ -22,6 +23,7 @@ from typing import Any
 from .. import layout
 from ..config import Params
 from ..paths import write_text_atomic
+from .bench_section import bench_section
 from .blocks import utc_now
 from .figures import Figures
 from .sections import (
@@ -71,6 +73,7 @@ def build_report(params: Params, html_path: Path, figures_dir: Path, link_prefix
         lambda: dendrogram_section(compare_dir, figs),
         lambda: threshold_free_section(compare_dir, figs),
         lambda: planted_section(hm_dir),
+        lambda: bench_section(layout.bench_dir(params), figs),
         lambda: provenance_section(params, rp.include_params),
     ]
     sections = []

@@ -2,7 +2,10 @@
 
 Pipeline mode (no options; what ``dvc repro`` runs) reads the pipeline's own heatmaps and masks,
 writes to ``compare.out_dir`` and ``metrics/compare.json`` and logs the metrics into each
-training's MLflow run (:func:`fer_xai.compare.run.compare_pipeline`). Published-layout mode
+training's MLflow run (:func:`fer_xai.compare.run.compare_pipeline`); ``--method M`` compares
+another explanation method's heatmaps (``<heatmaps.methods_out_dir>/<M>``) into
+``<compare.methods_out_dir>/<M>`` and ``metrics/compare_<M>.json`` (MLflow: a compare run tagged
+``pipeline:<M>``; the training runs keep LIME's metrics). Published-layout mode
 (``--heatmaps-dir``, ``--masks-dir``, ``--out``) reads the study's files and reproduces paper
 Tables 3-5 and Figure 10 (:func:`fer_xai.compare.run.compare_published`). Both modes write the
 same files; input problems (:class:`~fer_xai.compare.published.CompareInputError`) reach the
@@ -47,10 +50,12 @@ def _echo_averages(result: dict[str, Any]) -> None:
               help="Ekman masks <Expression>_gt.png.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder for tables, figures and CSVs.")
+@click.option("--method", default=layout.PAPER_METHOD, show_default=True,
+              help="Pipeline mode: whose heatmaps, lime (the paper's) or a name of explain.methods.")
 @no_mlflow_option
 @click.pass_obj
 def cli(obj, heatmaps_dir: Path | None, masks_dir: Path | None, out_dir: Path | None,
-        no_mlflow: bool) -> None:
+        method: str, no_mlflow: bool) -> None:
     """Compare heatmaps with the Ekman masks (Tables 3-5) and with each other (Figure 10).
 
     Without options: the pipeline's own heatmaps and masks (compare.heatmaps_dir, compare.masks_dir
@@ -59,8 +64,10 @@ def cli(obj, heatmaps_dir: Path | None, masks_dir: Path | None, out_dir: Path | 
     """
     given = {"--heatmaps-dir": heatmaps_dir, "--masks-dir": masks_dir, "--out": out_dir}
     if all(v is None for v in given.values()):
-        _pipeline_cli(obj, no_mlflow)
+        _pipeline_cli(obj, no_mlflow, method)
         return
+    if method != layout.PAPER_METHOD:
+        raise click.UsageError("--method is for pipeline mode; published-layout mode compares the files it is given")
     missing = [k for k, v in given.items() if v is None]
     if missing:
         raise click.UsageError(
@@ -79,17 +86,24 @@ def cli(obj, heatmaps_dir: Path | None, masks_dir: Path | None, out_dir: Path | 
     click.echo(f"results in {out_dir}")
 
 
-def _pipeline_cli(obj, no_mlflow: bool) -> None:
-    params: Params = obj.params
+def _pipeline_cli(obj, no_mlflow: bool, method: str = layout.PAPER_METHOD) -> None:
+    try:
+        params: Params = layout.method_params(obj.params, method)
+    except KeyError as exc:
+        raise click.UsageError(f"--method {method}: {exc.args[0]}") from exc
     cp = params.compare
-    result = compare_pipeline(params)
+    metrics_name = layout.method_metrics_name("compare", method)
+    paper = method == layout.PAPER_METHOD
+    result = compare_pipeline(params, metrics_name)
     _echo_averages(result)
     hm_dir, masks_dir, out = layout.compare_input_dirs(params)
     if not no_mlflow:
         run_id = log_compare_run(result, cp, params.tracking.experiment,
                                  {"heatmaps_dir": str(hm_dir), "masks_dir": str(masks_dir),
-                                  "out_dir": str(out)}, out, mode="pipeline")
+                                  "out_dir": str(out), "method": method}, out,
+                                 mode="pipeline" if paper else f"pipeline:{method}")
         click.echo(f"MLflow run {run_id}")
-        updated = log_training_runs(result, run_id)
-        click.echo(f"metrics logged into {len(updated)} training run(s)")
-    click.echo(f"results in {out}; metrics in {layout.metrics_file('compare')}")
+        if paper:  # the training runs' ekman/* metrics are the paper's (LIME's)
+            updated = log_training_runs(result, run_id)
+            click.echo(f"metrics logged into {len(updated)} training run(s)")
+    click.echo(f"results in {out}; metrics in {layout.metrics_file(metrics_name)}")

@@ -2,7 +2,8 @@
 
 Reads every ``<train.out_dir>/<model>/fold<k>/metrics.json`` of the configured models and
 folds; writes ``cv_folds.csv`` (one row per training), ``cv_summary.csv`` (mean and std per
-network) and ``cv_accuracy.png`` under ``evaluate.out_dir``, plus ``metrics/cv.json``.
+network), ``cv_accuracy.png`` and, for ``dvc plots``, each training's learning curves and
+predictions (``curves/``, ``confusion/``) under ``evaluate.out_dir``, plus ``metrics/cv.json``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from .. import layout
 from ..config import Params
+from ..outputs import staged_dir
 from ..paths import write_json_atomic
 from .options import no_mlflow_option
 
@@ -41,6 +43,34 @@ def collect(params: Params) -> pd.DataFrame:
         raise click.ClickException("missing training results (run `dvc repro` or `fer-xai train`): "
                                    + ", ".join(missing))
     return pd.DataFrame(rows)
+
+
+def _read_fold_csv(path, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of a training's CSV; a missing file or column is an error naming the file."""
+    if not path.is_file():
+        raise click.ClickException(f"{path}: missing training result (run `dvc repro` or `fer-xai train`)")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: not a readable CSV ({exc})") from exc
+    lacking = [c for c in columns if c not in frame.columns]
+    if lacking:
+        raise click.ClickException(f"{path}: has no column(s) {', '.join(lacking)} (columns: {list(frame.columns)})")
+    return frame[columns]
+
+
+def write_plot_data(params: Params, out) -> None:
+    """Per training, for `dvc plots`: its learning curves (``curves/<model>-fold<k>.csv``: epoch,
+    loss, accuracy) and its test labels and predictions (``confusion/<model>-fold<k>.csv``)."""
+    for sub in (layout.CV_CURVES, layout.CV_CONFUSION):
+        (out / sub).mkdir()
+    for m in params.train.models:
+        for k in params.train.folds:
+            fold_dir, name = layout.train_fold_dir(params, m, k), layout.cv_plot_name(m, k)
+            _read_fold_csv(fold_dir / layout.HISTORY, ["epoch", "loss", "accuracy"]).to_csv(
+                out / layout.CV_CURVES / name, index=False)
+            _read_fold_csv(fold_dir / layout.PREDICTIONS, ["id", "label", "pred"]).to_csv(
+                out / layout.CV_CONFUSION / name, index=False)
 
 
 def summarize(folds: pd.DataFrame) -> pd.DataFrame:
@@ -82,12 +112,15 @@ def plot(summary: pd.DataFrame, path) -> None:
 
 def run(params: Params) -> pd.DataFrame:
     out = layout.evaluate_dir(params)
-    out.mkdir(parents=True, exist_ok=True)
+    # Folders written before evaluate was staged hold only these files: still the stage's own.
+    guard = params.output_guard("evaluate").with_known_names((layout.CV_FOLDS, layout.CV_SUMMARY, layout.CV_PLOT))
     folds = collect(params)
     summary = summarize(folds)
-    folds.to_csv(out / layout.CV_FOLDS, index=False)
-    summary.to_csv(out / layout.CV_SUMMARY, index=False)
-    plot(summary, out / layout.CV_PLOT)
+    with staged_dir(out, guard) as tmp:
+        folds.to_csv(tmp / layout.CV_FOLDS, index=False)
+        summary.to_csv(tmp / layout.CV_SUMMARY, index=False)
+        plot(summary, tmp / layout.CV_PLOT)
+        write_plot_data(params, tmp)
     metrics = layout.metrics_file(layout.CV_METRICS)
     write_json_atomic(metrics, {
         r.model: {"accuracy_mean": round(r.accuracy_mean, 4), "accuracy_std": round(r.accuracy_std, 4)}

@@ -5,14 +5,19 @@ picks up to ``explain.positives_per_class`` predicted positives per class from t
 ``predictions.csv``, explains each for its predicted class and writes
 ``<explain.out_dir>/<M>/fold<K>/`` (``explanations.npz``, ``selection.csv``, ``summary.json``,
 ``sample_sheet.png``; names in :mod:`fer_xai.layout`, the format in :mod:`fer_xai.explain.store`),
-then logs that folder to the training's MLflow run under ``explanations/``.
+then logs that folder to the training's MLflow run under ``explanations/``. ``--method M`` (a name
+of ``explain.methods``: Grad-CAM, Integrated Gradients, occlusion, LIME variants, ...; see
+:mod:`fer_xai.explain.methods`) explains the same images with M into
+``<explain.methods_out_dir>/<M>/<model>/fold<k>/`` (same files; MLflow: ``explanations_<M>/``).
 
 New-images mode, ``--model-uri URI --images DIR --out OUT``: a model that ``fer-xai train`` logged
 (any MLflow URI; other flavours are refused, see :func:`fer_xai.registry.load_model_uri`)
 explains new images after the same face preprocessing as ``fer-xai prepare``. OUT, outside DIR,
-is written atomically: ``explanations.npz``, ``predictions.csv`` (each image's path, prediction
-and overlay file), ``overlays/<index>-<path>.png``, ``rejected.csv`` (images without a usable
-face) and ``summary.json``.
+is written atomically: ``explanations.npz``, ``predictions.csv`` (each image's path, prediction,
+overlay and figure file), ``overlays/<index>-<path>.png``, ``figures/<index>-<path>.png`` (face and
+explanation side by side, colour bar, top three: :mod:`fer_xai.explain.figure`), ``index.html``
+(every image and the rejected ones: :mod:`fer_xai.explain.index_page`), ``rejected.csv`` (images
+without a usable face) and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from .. import layout
 from ..config import Params, PrepareParams
 from ..datasets.base import display_name
 from ..explain.lime_fast import LimeSettings, explain_images
+from ..explain.methods import get_explainer, method_names, method_settings
+from ..explain.methods.base import as_explanations
 from ..explain.predictor import GraphPredictor
 from ..explain.select import select_positives
 from ..explain.sheet import sample_sheet
@@ -47,15 +54,41 @@ log = logging.getLogger(__name__)
 MAX_PRED_MISMATCH = 0.02
 
 
-def _settings_summary(params: Params) -> dict:
-    return {k: v for k, v in params.explain.model_dump().items() if k not in ("out_dir", "log_to_mlflow")}
+def _settings_summary(params: Params, method: str = layout.PAPER_METHOD) -> dict:
+    if method != layout.PAPER_METHOD:
+        return {"method": method, "seed": params.explain.seed, "batch_size": params.explain.batch_size,
+                **method_settings(method, params.explain).model_dump()}
+    skip = ("out_dir", "log_to_mlflow", "methods", "methods_enabled", "methods_out_dir")
+    return {k: v for k, v in params.explain.model_dump().items() if k not in skip}
 
 
-def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = True) -> dict:
-    """Explain one registered fold model; returns the summary written to ``summary.json``."""
+def _explain(params: Params, method: str, predictor, faces: np.ndarray, ids: list[str], labels, progress: str):
+    """Explanations of ``faces`` for ``labels`` (None: the predicted classes) by ``method``."""
+    if method == layout.PAPER_METHOD:  # the paper's LIME, exactly as it always ran
+        return explain_images(predictor, faces, ids, LimeSettings.from_params(params.explain), labels=labels,
+                              progress=progress)
+    if labels is None:
+        step = params.explain.batch_size
+        labels = np.array([int(np.argmax(p)) for i in range(0, len(faces), step)
+                           for p in predictor(faces[i:i + step, ..., None])], int)
+    explainer = get_explainer(method, params.explain)
+    result = explainer.explain(predictor, faces, np.asarray(labels), seed=params.explain.seed, image_ids=ids,
+                               progress=progress)
+    return as_explanations(result, ids)
+
+
+def _check_method(params: Params, method: str) -> None:
+    if method not in method_names(params.explain):
+        raise click.UsageError(f"--method {method}: unknown; explain.methods has {method_names(params.explain)}")
+
+
+def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = True,
+                 method: str = layout.PAPER_METHOD) -> dict:
+    """Explain one registered fold model with ``method``; returns the summary written to ``summary.json``."""
     from ..registry import fold_model_uri, load_model_uri
     from ..tracking import configure
 
+    params = layout.method_params(params, method)  # method m writes to its own folders
     ep = params.explain
     out = layout.explain_fold_dir(params, model_id, fold)
     guard = params.output_guard("explain").with_known_names(layout.EXPLAIN_FILES)
@@ -78,26 +111,25 @@ def explain_fold(params: Params, model_id: str, fold: int, use_mlflow: bool = Tr
     ps = load_prepared(layout.prepared_dir(params))
     faces, landmarks = ps.faces(chosen["id"], size)
     class_idx = [EXPRESSIONS.index(c) for c in chosen["pred"]]
-    log.info("%s fold %d: explaining %d images (%s) at %d px, %d samples each", model_id, fold, len(chosen),
+    log.info("%s fold %d: explaining %d images (%s) at %d px with %s", model_id, fold, len(chosen),
              ", ".join(f"{c} {n}" for c, n in chosen["pred"].value_counts().sort_index().items()), size,
-             ep.num_samples)
-    settings = LimeSettings.from_params(ep)
+             method if method != layout.PAPER_METHOD else f"LIME, {ep.num_samples} samples each")
     t0 = time.perf_counter()
-    expl = explain_images(predictor, faces.astype(np.float32), chosen["id"].tolist(), settings,
-                          labels=class_idx, progress=f"explain {model_id} fold {fold}")
+    expl = _explain(params, method, predictor, faces.astype(np.float32), chosen["id"].tolist(), class_idx,
+                    progress=f"explain {model_id} fold {fold} {method}")
     seconds = time.perf_counter() - t0
     mismatch = int(sum(int(np.argmax(e.probs)) != e.label for e in expl))
     if expl and mismatch / len(expl) > MAX_PRED_MISMATCH:
         raise click.ClickException(
             f"{uri} predicts another class than {pred_path} for {mismatch} of {len(expl)} images: the "
             "registered model is not the one that wrote these predictions; rerun the training stage")
-    summary = _fold_summary(params, model_id, fold, uri, version, size, chosen, expl, mismatch, seconds)
+    summary = _fold_summary(params, model_id, fold, uri, version, size, chosen, expl, mismatch, seconds, method)
     with staged_dir(out, guard) as tmp:
-        _write_fold(tmp, ep.sheet_faces, expl, faces, landmarks, chosen, model_id, fold, size, summary)
+        _write_fold(tmp, ep.sheet_faces, expl, faces, landmarks, chosen, model_id, fold, size, summary, method)
     log.info("%s fold %d: %d explanations in %.1f s (%.2f s/image) -> %s", model_id, fold, len(expl), seconds,
              summary["seconds_per_image"], out)
     if use_mlflow and ep.log_to_mlflow:
-        _log_to_training_run(version.run_id, out, summary)
+        _log_to_training_run(version.run_id, out, summary, method)
     import keras
 
     keras.backend.clear_session()  # one process may explain every fold: free this fold's model
@@ -117,9 +149,9 @@ def _registered_version(uri: str, model_id: str, fold: int):
 
 
 def _fold_summary(params: Params, model_id: str, fold: int, uri: str, version, size: int, chosen: pd.DataFrame,
-                  expl: list, mismatch: int, seconds: float) -> dict:
+                  expl: list, mismatch: int, seconds: float, method: str = layout.PAPER_METHOD) -> dict:
     return {
-        "model": model_id, "fold": fold, "model_uri": uri, "model_version": str(version.version),
+        "method": method, "model": model_id, "fold": fold, "model_uri": uri, "model_version": str(version.version),
         "run_id": version.run_id, "input_size": size, "n_explained": len(expl),
         "n_correct": int(chosen["correct"].astype(bool).sum()) if len(chosen) else 0,
         "per_class": {c: int((chosen["pred"] == c).sum()) for c in EXPRESSIONS},
@@ -127,14 +159,16 @@ def _fold_summary(params: Params, model_id: str, fold: int, uri: str, version, s
         "seconds_per_image": round(seconds / max(len(expl), 1), 3),
         "mean_superpixels": float(np.mean([len(e.weights) for e in expl])) if expl else 0.0,
         "mean_surrogate_r2": float(np.mean([e.score for e in expl])) if expl else float("nan"),
-        "settings": _settings_summary(params),
+        "settings": _settings_summary(params, method),
     }
 
 
 def _write_fold(folder: Path, sheet_faces: int, expl: list, faces: np.ndarray, landmarks: np.ndarray,
-                chosen: pd.DataFrame, model_id: str, fold: int, size: int, summary: dict) -> None:
+                chosen: pd.DataFrame, model_id: str, fold: int, size: int, summary: dict,
+                method: str = layout.PAPER_METHOD) -> None:
     """Every file of :data:`fer_xai.layout.EXPLAIN_FILES` into the staging ``folder``."""
-    save_explanations(folder / layout.EXPLANATIONS, expl, landmarks, chosen["label"].tolist(), model_id, fold, size)
+    save_explanations(folder / layout.EXPLANATIONS, expl, landmarks, chosen["label"].tolist(), model_id, fold, size,
+                      method=None if method == layout.PAPER_METHOD else method)
     chosen.to_csv(folder / layout.SELECTION, index=False)
     if sheet_faces:
         per_class = max(1, sheet_faces // len(EXPRESSIONS))
@@ -144,13 +178,15 @@ def _write_fold(folder: Path, sheet_faces: int, expl: list, faces: np.ndarray, l
     (folder / layout.EXPLAIN_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def _log_to_training_run(run_id: str, out: Path, summary: dict) -> None:
+def _log_to_training_run(run_id: str, out: Path, summary: dict, method: str = layout.PAPER_METHOD) -> None:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    client.log_artifacts(run_id, str(out), artifact_path="explanations")
-    client.log_metric(run_id, "explain_seconds_per_image", summary["seconds_per_image"])
-    client.log_metric(run_id, "explain_n_images", summary["n_explained"])
+    # LIME keeps its names; another method m logs under explanations_m/ and explain_m_* metrics.
+    tag = "" if method == layout.PAPER_METHOD else f"_{method}"
+    client.log_artifacts(run_id, str(out), artifact_path=f"explanations{tag}")
+    client.log_metric(run_id, f"explain{tag}_seconds_per_image", summary["seconds_per_image"])
+    client.log_metric(run_id, f"explain{tag}_n_images", summary["n_explained"])
     log.info("logged explanations to training run %s", run_id)
 
 
@@ -202,24 +238,37 @@ def _find_faces(paths: list[Path], images_dir: Path, pp: PrepareParams, size: in
     return found
 
 
-def _write_new_images(folder: Path, found: NewFaces, expl: list, model_uri: str, size: int, summary: dict) -> None:
+def _write_new_images(folder: Path, found: NewFaces, expl: list, model_uri: str, size: int, summary: dict,
+                      method: str = layout.PAPER_METHOD) -> None:
     """Every output file of new-images mode, into the staging ``folder``."""
+    from ..explain.figure import PANEL_PX, explanation_figure, top_classes
+    from ..explain.index_page import index_html, row
     from ..explain.sheet import overlay
 
-    save_explanations(folder / layout.EXPLANATIONS, expl, np.stack(found.landmarks), [""] * len(expl), model_uri, 0)
+    save_explanations(folder / layout.EXPLANATIONS, expl, np.stack(found.landmarks), [""] * len(expl), model_uri, 0,
+                      method=None if method == layout.PAPER_METHOD else method)
     overlays = [layout.overlay_name(i, len(expl), image_id) for i, image_id in enumerate(found.ids)]
+    figures = [layout.overlay_name(i, len(expl), image_id, layout.NEW_FIGURES) for i, image_id in enumerate(found.ids)]
     pd.DataFrame({
         "path": found.ids, "pred": [EXPRESSIONS[e.label] for e in expl],
-        "confidence": [float(e.probs[e.label]) for e in expl], "overlay": overlays,
+        "confidence": [float(e.probs[e.label]) for e in expl], "overlay": overlays, "figure": figures,
     }).to_csv(folder / layout.NEW_PREDICTIONS, index=False)
     pd.DataFrame(found.rejected, columns=["path", "reason", "detail"]).to_csv(folder / layout.NEW_REJECTED,
                                                                                index=False)
-    for name, face, e in zip(overlays, found.faces, expl):
-        write_png(folder / name, overlay(face, e.map(), tile=max(size, 128)))
+    label = "LIME" if method == layout.PAPER_METHOD else method
+    for name, fig, image_id, face, e in zip(overlays, figures, found.ids, found.faces, expl):
+        write_png(folder / name, overlay(face, e.map(), tile=max(size, PANEL_PX)))
+        write_png(folder / fig, explanation_figure(face, e.map(), e.probs, e.label, image_id, label))
+    rows = [row(i, image_id, fig, top_classes(e.probs))
+            for i, (image_id, fig, e) in enumerate(zip(found.ids, figures, expl))]
+    page = index_html(rows, found.rejected, images=summary["images"], model_uri=model_uri, method=label,
+                      n_images=summary["n_images"])
+    (folder / layout.NEW_INDEX).write_text(page, encoding="utf-8")
     (folder / layout.EXPLAIN_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Path) -> dict:
+def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Path,
+                       method: str = layout.PAPER_METHOD) -> dict:
     """Explain every face image in ``images_dir`` with the model at ``model_uri``, into ``out``.
 
     ``out`` is checked before any work and written atomically (:func:`fer_xai.outputs.staged_dir`):
@@ -250,20 +299,21 @@ def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Pa
         reasons = ", ".join(sorted({r["reason"] for r in found.rejected}))
         raise click.ClickException(f"{display_name(images_dir)}: none of the {len(paths)} images shows a usable "
                                    f"face ({reasons}); fer-xai explains aligned frontal faces only")
-    settings = LimeSettings.from_params(params.explain)
-    expl = explain_images(predictor, np.stack(found.faces).astype(np.float32), found.ids, settings, progress="explain")
-    summary = {"model_uri": model_uri, "images": display_name(images_dir), "n_images": len(paths),
+    expl = _explain(params, method, predictor, np.stack(found.faces).astype(np.float32), found.ids, None,
+                    progress=f"explain {method}")
+    summary = {"method": method, "model_uri": model_uri, "images": display_name(images_dir), "n_images": len(paths),
                "n_explained": len(expl), "n_rejected": len(found.rejected), "input_size": size,
-               "settings": _settings_summary(params)}
+               "settings": _settings_summary(params, method)}
     with staged_dir(out, guard) as tmp:
-        _write_new_images(tmp, found, expl, model_uri, size, summary)
+        _write_new_images(tmp, found, expl, model_uri, size, summary, method)
     log.info("explained %d of %d images (%d rejected) -> %s", len(expl), len(paths), len(found.rejected),
              display_name(out))
     return summary
 
 
 @click.command("explain")
-@click.option("--model", "model_id", help="Network id of a registered fold model (pipeline mode).")
+@click.option("--model", "model_id", help="Network id of a registered fold model (pipeline mode; with a --method "
+              "other than lime, default: every network of train.models).")
 @click.option("--fold", type=int, help="Fold of that model (pipeline mode; default: every fold of train.folds).")
 @click.option("--model-uri", help="MLflow URI of a model `fer-xai train` logged, e.g. models:/fer-silnet@fold3 "
               "(new-images mode). Loading a model runs its code: pass only URIs you trust.")
@@ -271,11 +321,16 @@ def explain_new_images(params: Params, model_uri: str, images_dir: Path, out: Pa
               help="Folder of new images to explain (new-images mode).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder outside --images, replaced whole on success (new-images mode).")
+@click.option("--method", default=layout.PAPER_METHOD, show_default=True,
+              help="Explanation method: lime (the paper's) or a name of explain.methods (e.g. gradcam, "
+              "integrated_gradients, occlusion, lime_mean); pipeline mode writes other methods to "
+              "explain.methods_out_dir/<method>.")
 @no_mlflow_option
 @click.pass_obj
-def cli(obj, model_id, fold, model_uri, images_dir, out, no_mlflow) -> None:
-    """Explain a fold model's predicted positives with LIME, or new images with any registered model."""
+def cli(obj, model_id, fold, model_uri, images_dir, out, method, no_mlflow) -> None:
+    """Explain a fold model's predicted positives with LIME (or --method), or new images with any registered model."""
     params: Params = obj.params
+    _check_method(params, method)
     if model_uri or images_dir or out:
         if model_id or fold:
             raise click.UsageError("use either --model/--fold or --model-uri/--images/--out, not both")
@@ -283,17 +338,19 @@ def cli(obj, model_id, fold, model_uri, images_dir, out, no_mlflow) -> None:
             raise click.UsageError("new-images mode needs --model-uri, --images and --out")
         if not images_dir.is_dir():
             raise click.UsageError(f"--images {images_dir}: not a folder")
-        summaries = [explain_new_images(params, model_uri, images_dir, out)]
+        summaries = [explain_new_images(params, model_uri, images_dir, out, method)]
     else:
-        if not model_id:
+        if not model_id and method == layout.PAPER_METHOD:
             raise click.UsageError("pass --model [--fold] (or --model-uri, --images and --out)")
-        if model_id not in params.train.networks:
+        if model_id and model_id not in params.train.networks:
             raise click.UsageError(f"--model {model_id}: unknown; train.networks has {sorted(params.train.networks)}")
+        # --method M without --model: every network of train.models (dvc.yaml's explain_method@M)
+        models = [model_id] if model_id else list(params.train.models)
         try:
             folds = params.folds_to_run(fold)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
-        summaries = (explain_fold(params, model_id, k, use_mlflow=not no_mlflow) for k in folds)
+        summaries = (explain_fold(params, m, k, use_mlflow=not no_mlflow, method=method) for m in models for k in folds)
     for summary in summaries:  # printed as each fold finishes
         click.echo(json.dumps({k: summary[k] for k in summary if k != "settings"}))
 

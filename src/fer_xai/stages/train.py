@@ -74,6 +74,7 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
         "pretrained": pretrained, "weights_path": compiled.weights_path or "",
         "tuned_params_source": tuned_source,
         "seed": tp.seed, "input_norm": tp.input_norm,
+        "mixed_precision": tp.mixed_precision, "op_determinism": tp.op_determinism,
         "random_init_bn_momentum": tp.random_init_bn_momentum, "augment": aug.model_dump(),
         "n_train": len(train), "n_test": len(test), "params_count": model.count_params(),
     }
@@ -83,13 +84,16 @@ def train_one(params: Params, model_id: str, fold: int, *, epochs: int | None = 
     result = TrainResult(model_id, fold, out, {})
     with staged_dir(out, guard) as tmp:
         with _tracking(params, use_mlflow, run_params, tags, f"{model_id}-fold{fold}") as run:
+            if use_mlflow:
+                _log_inputs(params, train, test, fold, dv)
             hist, probs, metrics, train_seconds = _fit_and_test(
                 model, ds_train, len(train), test, cfg.epochs, batch, pretrained, use_mlflow,
                 f"train {model_id} fold {fold}")
             _write_fold_files(tmp, model, test, probs, hist, metrics, f"{model_id} fold {fold}")
             if use_mlflow:
+                _describe_run(model_id, fold, metrics)
                 _log_fold_run(tmp, run, result, model, test, probs, metrics, dv=dv, pretrained=pretrained,
-                              register=tp.register_models)
+                              register=tp.register_models, photo=params if tp.register_photo_model else None)
     result.metrics = metrics
     log.info("%s fold %d: test accuracy %.4f, macro F1 %.4f (%.1f s training) -> %s", model_id, fold,
              metrics["test_accuracy"], metrics["test_macro_f1"], train_seconds, out)
@@ -136,6 +140,22 @@ def _tracking(params: Params, use_mlflow: bool, run_params: dict, tags: dict, ru
     return stage_run("train", params.tracking.experiment, params=run_params, run_name=run_name, tags=tags)
 
 
+def _log_inputs(params: Params, train, test, fold: int, dv: str) -> None:
+    """The fold's training and test faces as the run's dataset inputs (the UI's Dataset column)."""
+    from ..training.inputs import log_fold_inputs
+
+    log_fold_inputs(train, test, fold=fold, data_version=dv, manifest=layout.prepared_manifest(params))
+
+
+def _describe_run(model_id: str, fold: int, metrics: dict) -> None:
+    """The run's description lists its headline metrics; `fer-xai compare` adds the Ekman ones."""
+    import mlflow
+
+    from ..mlflow_ui import DESCRIPTION_TAG, headline_description
+
+    mlflow.set_tag(DESCRIPTION_TAG, headline_description(f"{model_id} fold {fold}", metrics))
+
+
 def _write_fold_files(tmp: Path, model, test, probs: np.ndarray, hist, metrics: dict, title: str) -> None:
     """Every file of :data:`fer_xai.layout.FOLD_FILES` into the staging folder ``tmp``;
     ``metrics`` gains the confusion matrix."""
@@ -153,9 +173,10 @@ def _write_fold_files(tmp: Path, model, test, probs: np.ndarray, hist, metrics: 
 
 
 def _log_fold_run(tmp: Path, run, result: TrainResult, model, test, probs: np.ndarray, metrics: dict, *,
-                  dv: str, pretrained: bool, register: bool) -> None:
+                  dv: str, pretrained: bool, register: bool, photo: Params | None = None) -> None:
     """Test metrics, the fold's files and the model into the training's run; registered as
-    ``fer-<model>@fold<k>`` when ``register`` (``result`` gains the run id and version)."""
+    ``fer-<model>@fold<k>`` when ``register`` (``result`` gains the run id and version), and with
+    ``photo`` (the study's params) its photo model as ``fer-<model>-photo@fold<k>`` too."""
     import mlflow
 
     mlflow.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))
@@ -167,12 +188,33 @@ def _log_fold_run(tmp: Path, run, result: TrainResult, model, test, probs: np.nd
     if register:
         from ..registry import register_fold_model
 
-        result.model_version = register_fold_model(
-            info.model_uri, result.model_id, result.fold,
-            {"data_version": dv, "test_accuracy": f"{metrics['test_accuracy']:.4f}",
-             "pretrained": str(pretrained).lower(), "run_id": run.info.run_id},
-        )
+        tags = {"data_version": dv, "test_accuracy": f"{metrics['test_accuracy']:.4f}",
+                "pretrained": str(pretrained).lower(), "run_id": run.info.run_id}
+        result.model_version = register_fold_model(info.model_uri, result.model_id, result.fold, tags)
         mlflow.set_tag("registered_version", result.model_version)
+        if photo is not None:
+            _register_photo_model(tmp / layout.MODEL_FILE, photo, result,
+                                  {**tags, "keras_version": result.model_version})
+
+
+def _register_photo_model(keras_file: Path, params: Params, result: TrainResult, tags: dict) -> None:
+    """The fold's photo model (:mod:`fer_xai.serving.photo_model`: base64 photos in, expression and
+    face box out) into the run, registered as ``fer-<model>-photo@fold<k>``."""
+    from importlib.metadata import version
+
+    import mlflow
+
+    from ..registry import photo_registered_name, register_fold_model
+    from ..serving.photo_model import log_photo_model
+
+    t0 = time.perf_counter()
+    info = log_photo_model(keras_file, params, result.model_id, result.fold,
+                           [*model_requirements(), f"fer-xai=={version('fer-xai')}"])
+    name = photo_registered_name(result.model_id)
+    photo_version = register_fold_model(info.model_uri, result.model_id, result.fold, tags, name=name)
+    mlflow.set_tag("registered_photo_version", photo_version)
+    log.info("%s fold %d: photo model %s version %s (%.1f s)", result.model_id, result.fold, name, photo_version,
+             time.perf_counter() - t0)
 
 
 def _progress_bar(desc: str):

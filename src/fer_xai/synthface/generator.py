@@ -5,6 +5,7 @@ Layout under ``out_dir``::
     images/<id>.png      RGB face, image_size x image_size
     landmarks/<id>.txt   68 lines "x y" (output pixels, after all jitter)
     masks/<id>.png       AU region: 255 where the expression changed the subject's neutral face
+    neutral/<id>.png     the image's neutral twin: same subject, pose, light and noise, no expression
     manifest.csv         path,subject,label,intensity,aus,landmarks,mask (paths relative)
     generator.json       parameters, library versions, base photos, counts, seconds
     contact_sheet.png    a few faces with landmarks (green) and mask outlines (red)
@@ -37,7 +38,7 @@ from .template import EYE_MID, IOD_FRAC, build_template
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("path", "subject", "label", "intensity", "aus", "landmarks", "mask")
+MANIFEST_COLUMNS = ("path", "subject", "label", "intensity", "aus", "landmarks", "mask", "neutral")
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,12 @@ def _write_subject(cfg: Config, index: int, out: str) -> tuple[list[dict], dict]
         info = subject.info
         iid = image_id(subject, expression, intensity)
         image, mask, landmarks = layout.synth_image(iid), layout.synth_mask(iid), layout.synth_landmarks(iid)
+        neutral = layout.synth_neutral(iid)
         write_png(root / image, r.image)
         write_png(root / mask, r.mask)
+        # Rendered anyway (the mask is its difference) and from no extra RNG draw: writing it
+        # leaves every other file byte-identical. The bench swaps AU regions for it (causal check).
+        write_png(root / neutral, r.neutral)
         (root / landmarks).write_text("".join(f"{x:.3f} {y:.3f}\n" for x, y in r.landmarks))
         rows.append({
             "path": image,
@@ -101,6 +106,7 @@ def _write_subject(cfg: Config, index: int, out: str) -> tuple[list[dict], dict]
             "aus": "+".join(str(a) for a in r.aus),
             "landmarks": landmarks,
             "mask": mask,
+            "neutral": neutral,
             "_shrink": r.scale_back,
             "_mask_frac": float((r.mask > 0).mean()),
         })

@@ -1,7 +1,8 @@
 """One network built, compiled and fitted the same way for ``fer-xai train`` and ``fer-xai tune``.
 
 ``compile_network`` applies the training settings of ``params.yaml`` (weights, random-init
-batch-norm momentum, input normalisation, memory-safe batch size, optimizer); ``epoch_logger``
+batch-norm momentum, input normalisation, memory-safe batch size, optimizer, mixed precision,
+op determinism); ``epoch_logger``
 logs each epoch's metrics and sends them to the active MLflow run.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import NetworkTrainParams, Params
+from ..config import NetworkTrainParams, Params, TrainParams
 from ..paths import resolve
 from .memory import fit_batch_size
 
@@ -70,6 +71,20 @@ def epoch_logger(use_mlflow: bool):
     return EpochLogger()
 
 
+def apply_numerics(tp: TrainParams) -> None:
+    """Keras' global dtype policy and TensorFlow's op determinism from ``train.mixed_precision``
+    and ``train.op_determinism``; both are process-wide, so they are set before every build."""
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config  # disable/is_enabled are not exported
+
+    keras.mixed_precision.set_global_policy("float32" if tp.mixed_precision == "off" else tp.mixed_precision)
+    if tp.op_determinism:
+        tf.config.experimental.enable_op_determinism()
+    elif tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()
+
+
 def compile_network(params: Params, model_id: str, cfg: NetworkTrainParams) -> CompiledNetwork:
     """Build ``model_id`` with recipe ``cfg`` and the ``train:`` settings, and compile it.
 
@@ -78,6 +93,7 @@ def compile_network(params: Params, model_id: str, cfg: NetworkTrainParams) -> C
     from ..models.zoo import build_network
 
     tp = params.train
+    apply_numerics(tp)
     built = build_network(
         model_id, input_size=cfg.input_size, pretrained=cfg.pretrained,
         weights_dir=resolve(tp.weights_dir) if tp.weights_dir else None,

@@ -6,6 +6,9 @@ for the backward pass, in float32, plus a fixed runtime share. The activation fa
 calibrated on a measurement (benchmarks/bench_train_memory.py, ResNet101V2 at 224 px on
 2 CPU cores): peak RSS 4.1 GiB at batch 16 and 9.4 GiB at batch 64, i.e. about 0.6 of the
 sum of all layer outputs per image (TensorFlow fuses and frees many intermediates).
+
+With a visible GPU the same estimate is checked against the GPU's free memory (what TensorFlow's
+allocator may still hand out) instead of ``train.max_memory_gib``, which bounds host memory.
 """
 
 from __future__ import annotations
@@ -33,6 +36,33 @@ def _activation_elements(model) -> int:
     return total
 
 
+def gpu_free_bytes() -> int | None:
+    """Bytes TensorFlow may still allocate on the first visible GPU; None when no GPU is visible."""
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    # The allocator's limit (TensorFlow reserves most of the card at start) minus what it holds.
+    from tensorflow.python.client import device_lib
+
+    limit = next(int(d.memory_limit) for d in device_lib.list_local_devices() if d.device_type == "GPU")
+    used = int(tf.config.experimental.get_memory_info("GPU:0")["current"])
+    return max(limit - used, 0)
+
+
+def memory_budget(max_gib: float) -> tuple[int, str]:
+    """(bytes, what they are): the free GPU memory when a GPU is visible, else ``max_gib`` GiB."""
+    free = gpu_free_bytes()
+    if free is None:
+        return int(max_gib * 2**30), f"train.max_memory_gib={max_gib:.1f}"
+    return free, f"the GPU's free memory {free / 2**30:.1f} GiB"
+
+
+def forward_bytes_per_image(model) -> int:
+    """Every layer output of one image in float32: an upper bound of what an inference batch holds."""
+    return _activation_elements(model) * _BYTES
+
+
 def estimate_training_bytes(model, batch_size: int) -> int:
     state = model.count_params() * _BYTES * 4
     acts = _activation_elements(model) * batch_size * _BYTES * _ACTIVATION_FACTOR
@@ -40,14 +70,15 @@ def estimate_training_bytes(model, batch_size: int) -> int:
 
 
 def fit_batch_size(model, batch_size: int, max_gib: float) -> int:
-    """The largest batch <= ``batch_size`` (halving) whose estimate fits ``max_gib``; warns when reduced."""
-    limit = max_gib * 2**30
+    """The largest batch <= ``batch_size`` (halving) whose estimate fits the memory budget
+    (:func:`memory_budget`: ``max_gib`` on CPU, the free GPU memory on a GPU); warns when reduced."""
+    limit, what = memory_budget(max_gib)
     b = batch_size
     while b > 1 and estimate_training_bytes(model, b) > limit:
         b //= 2
     if b != batch_size:
         log.warning(
-            "batch size reduced from %d to %d: estimated training memory %.1f GiB > train.max_memory_gib=%.1f",
-            batch_size, b, estimate_training_bytes(model, batch_size) / 2**30, max_gib,
+            "batch size reduced from %d to %d: estimated training memory %.1f GiB > %s",
+            batch_size, b, estimate_training_bytes(model, batch_size) / 2**30, what,
         )
     return b
