@@ -137,6 +137,15 @@ def test_lime_explanation_on_request(server, photos):
     assert emap.shape == (32, 32) and (emap >= 0).all() and emap.max() > 0  # songnet's input grid, positive weights
 
 
+@pytest.mark.parametrize("method", ["gradcam", "integrated_gradients"])
+def test_other_methods_explain_on_request(server, photos, method):
+    status, answer = _post(server[0], _body([_b64(photos["astronaut.png"])], explain=method))
+    assert status == 200, answer
+    (row,) = answer["predictions"]
+    emap = np.array(row["explanation"])
+    assert emap.shape == (32, 32) and (emap >= 0).all() and emap.max() > 0
+
+
 @pytest.mark.parametrize("body, expected", [
     (_body(["aGVsbG8="], columns=("photo",)), "missing inputs ['image']"),
     (_body(["this is not base64!"]), "not base64"),

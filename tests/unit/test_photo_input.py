@@ -68,6 +68,17 @@ def test_explain_param_defaults_off_and_rejects_unknown_methods():
     assert explain_method({"explain": "LIME"}) == "lime"
     with pytest.raises(PhotoInputError, match="expected one of none, lime"):
         explain_method({"explain": "gradcam"})
+    assert explain_method({"explain": "gradcam"}, ("none", "lime", "gradcam")) == "gradcam"
+
+
+def test_classifier_offers_the_trainings_methods():
+    from fer_xai.config import ExplainParams, PrepareParams
+    from fer_xai.serving.photo_model import PhotoClassifier
+
+    prepare = PrepareParams(size=64, min_face_px=32, min_image_px=64)
+    assert PhotoClassifier(None, 32, prepare, {}).methods == ("none", "lime")  # a model logged without them
+    trained = ExplainParams().model_dump(mode="json")
+    assert PhotoClassifier(None, 32, prepare, {}, trained).methods == ("none", "lime", *ExplainParams().methods)
 
 
 def test_box_is_mapped_back_from_the_reduced_working_image_and_clipped():

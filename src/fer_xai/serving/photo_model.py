@@ -2,7 +2,8 @@
 
 Request: a DataFrame with one string column ``image``, each value a base64-encoded image file
 (PNG, JPEG, or any format ``fer-xai prepare`` reads; line breaks and a ``data:image/...;base64,``
-prefix are allowed). Optional param ``explain``: ``"none"`` (default) or ``"lime"``.
+prefix are allowed). Optional param ``explain``: ``"none"`` (default), ``"lime"`` or any other
+method of the training's ``explain.methods`` (``gradcam``, ``integrated_gradients``, ...).
 
 Inside, each photo goes through the face preprocessing of the training's ``params.prepare``
 (:func:`fer_xai.images.load_gray`, then :func:`fer_xai.faces.preprocess.prepare_face`: dlib HOG
@@ -16,9 +17,9 @@ Answer: one row per photo, in order, with the columns of :data:`OUTPUT_COLUMNS`:
 argmax class) and its ``confidence``, ``p_<expression>`` for the six classes of
 :data:`fer_xai.labels.EXPRESSIONS`, the detector's face box ``box_left/top/right/bottom`` (pixels
 of the upright photo, EXIF orientation applied, inclusive, clipped to the photo) and the photo's
-``image_width/height``; with ``explain=lime``, ``explanation``: the LIME map of the predicted
-class on the network's input grid (``input_size`` rows of ``input_size`` non-negative weights;
-the training's ``params.explain`` settings). Values a rejected row lacks are null.
+``image_width/height``; with ``explain=<method>``, ``explanation``: that method's map of the
+predicted class on the network's input grid (``input_size`` rows of ``input_size`` non-negative
+values; the training's ``params.explain`` settings). Values a rejected row lacks are null.
 
 A malformed request (no ``image`` column, a value that is not base64, bytes that are not an
 image, an unknown ``explain``) raises an ``MlflowException`` with ``INVALID_PARAMETER_VALUE``:
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 
 PHOTO_ARTIFACT = "photo_model"  # the logged model's name in the training run
 KERAS_ARTIFACT = "keras_model"
-EXPLAIN_PARAM, EXPLAIN_METHODS = "explain", ("none", "lime")
+EXPLAIN_PARAM, EXPLAIN_METHODS = "explain", ("none", "lime")  # always available; more from model_config
 PROB_COLUMNS = [f"p_{e}" for e in EXPRESSIONS]
 BOX_COLUMNS = ["box_left", "box_top", "box_right", "box_bottom"]
 OUTPUT_COLUMNS = ["status", "reason", "detail", "expression", "confidence", *PROB_COLUMNS, *BOX_COLUMNS,
@@ -107,7 +108,7 @@ def photo_config(params: Params, model_id: str, fold: int) -> dict[str, Any]:
     """The ``model_config`` of a photo model: what it needs besides the Keras file, all from the training."""
     return {"model": model_id, "fold": fold, "classes": list(EXPRESSIONS),
             "prepare": params.prepare.model_dump(mode="json"), "lime": _lime_config(params),
-            "landmark_model": landmark_model_id()}
+            "explain": params.explain.model_dump(mode="json"), "landmark_model": landmark_model_id()}
 
 
 def log_photo_model(keras_file: Path, params: Params, model_id: str, fold: int, pip_requirements: list[str]):
@@ -126,10 +127,10 @@ def _bad_request(message: str):
     return MlflowException.invalid_parameter_value(message)
 
 
-def explain_method(params: dict | None) -> str:
+def explain_method(params: dict | None, available=EXPLAIN_METHODS) -> str:
     method = str((params or {}).get(EXPLAIN_PARAM) or "none").lower()
-    if method not in EXPLAIN_METHODS:
-        raise PhotoInputError(f"param {EXPLAIN_PARAM}={method!r}: expected one of {', '.join(EXPLAIN_METHODS)}")
+    if method not in available:
+        raise PhotoInputError(f"param {EXPLAIN_PARAM}={method!r}: expected one of {', '.join(available)}")
     return method
 
 
@@ -141,6 +142,17 @@ class PhotoClassifier:
     input_size: int
     prepare: PrepareParams
     lime: dict[str, Any]
+    explain: dict[str, Any] | None = None  # the training's explain section (other methods); None: LIME only
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """What the ``explain`` param accepts: none, the paper's LIME, and the training's other methods."""
+        if self.explain is None:
+            return EXPLAIN_METHODS
+        from ..config import ExplainParams
+        from ..explain.methods import method_names
+
+        return ("none", *method_names(ExplainParams.model_validate(self.explain)))
 
     def __call__(self, blobs: list[bytes], method: str = "none") -> pd.DataFrame:
         images = _read_images(blobs, self.prepare)
@@ -154,7 +166,7 @@ class PhotoClassifier:
         if faces:
             batch = np.stack(faces).astype(np.float32)
             probs = np.asarray(self.predict(batch[..., None]), dtype=np.float64)
-            maps = self._explain(batch, probs, blobs, rows) if method == "lime" else [None] * len(ok)
+            maps = self._explain(batch, probs, blobs, rows, method) if method != "none" else [None] * len(ok)
             for row, p, m in zip(ok, probs, maps, strict=True):
                 k = int(np.argmax(p))
                 row.update({"expression": EXPRESSIONS[k], "confidence": float(p[k]),
@@ -178,16 +190,25 @@ class PhotoClassifier:
         row.update({"status": "ok", "reason": "", "detail": "", **_box_on_photo(face.box, scale, width, height)})
         return row, resize_face(face.image, self.input_size)
 
-    def _explain(self, faces: np.ndarray, probs: np.ndarray, blobs: list[bytes], rows: list[dict]) -> list:
+    def _explain(self, faces: np.ndarray, probs: np.ndarray, blobs: list[bytes], rows: list[dict],
+                 method: str = "lime") -> list:
         from ..explain.lime_fast import LimeSettings, explain_images
 
+        # Seeded by the photo's bytes: the same photo gets the same map wherever it sits in a request.
+        ids = [hashlib.sha256(b).hexdigest()[:16] for b, r in zip(blobs, rows, strict=True) if r["status"] == "ok"]
+        classes = probs.argmax(axis=1)
+        if method != "lime":
+            from ..config import ExplainParams
+            from ..explain.methods import get_explainer
+
+            ep = ExplainParams.model_validate(self.explain)
+            return list(get_explainer(method, ep).explain(self.predict, faces, classes, seed=ep.seed,
+                                                          image_ids=ids).positive_maps())
         # Only the settings this version knows: a model logged by another version still loads.
         known = {f.name for f in fields(LimeSettings)}
         cfg = {k: v for k, v in self.lime.items() if k in known}
         settings = LimeSettings(**{**cfg, "slic": SlicParams(**cfg.get("slic", {}))})
-        # Seeded by the photo's bytes: the same photo gets the same map wherever it sits in a request.
-        ids = [hashlib.sha256(b).hexdigest()[:16] for b, r in zip(blobs, rows, strict=True) if r["status"] == "ok"]
-        expl = explain_images(self.predict, faces, ids, settings, labels=probs.argmax(axis=1).tolist())
+        expl = explain_images(self.predict, faces, ids, settings, labels=classes.tolist())
         return [e.map() for e in expl]
 
 
@@ -247,13 +268,13 @@ class PhotoModel(mlflow.pyfunc.PythonModel):
         predictor = GraphPredictor(model)
         # Forced to dlib: a photo ships no dataset landmarks.
         prepare = PrepareParams(**{**cfg["prepare"], "landmarks_source": "dlib"})
-        self._classifier = PhotoClassifier(predictor, predictor.input_size, prepare, cfg["lime"])
+        self._classifier = PhotoClassifier(predictor, predictor.input_size, prepare, cfg["lime"], cfg.get("explain"))
         # The scoring server runs requests in threads; dlib's detector and predictor are shared.
         self._lock = threading.Lock()
 
     def predict(self, context, model_input, params=None):
         try:
-            blobs, method = decode_images(model_input), explain_method(params)
+            blobs, method = decode_images(model_input), explain_method(params, self._classifier.methods)
             with self._lock:
                 return self._classifier(blobs, method)
         except PhotoInputError as exc:
