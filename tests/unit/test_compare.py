@@ -237,6 +237,22 @@ def test_fold_mean_fallback_for_missing_by_net():
     np.testing.assert_allclose(res.distances, _naive_distances(means), atol=1e-12)
 
 
+def test_constant_heatmaps_are_left_out_of_the_tree_not_a_crash():
+    """A method can give a network an all-zero heatmap (Grad-CAM's ReLU'd map of a class it never
+    attributes); its correlation is undefined, so the tree is built over the others and says so."""
+    from fer_xai.compare.similarity import TooFewHeatmaps, expression_similarity
+
+    rng = np.random.default_rng(2)
+    by_net = {(n, "Fear"): rng.integers(0, 256, (8, 8)).astype(np.uint8) for n in "ABC"}
+    by_net[("D", "Fear")] = np.zeros((8, 8), np.uint8)
+    res = expression_similarity("Fear", ["A", "B", "D", "C"], by_net, {})
+    assert res.networks == ["A", "B", "C"] and res.left_out == ("D",)
+    np.testing.assert_allclose(res.distances, _naive_distances([by_net[(n, "Fear")] for n in "ABC"]), atol=1e-12)
+    by_net[("B", "Fear")] = np.full((8, 8), 7, np.uint8)  # constant, not zero: undefined for pearson too
+    with pytest.raises(TooFewHeatmaps, match="Fear: 1 informative heatmap"):
+        expression_similarity("Fear", ["A", "B", "D"], by_net, {})
+
+
 # --- threshold-free measures and bootstrap --------------------------------------------------
 
 

@@ -31,7 +31,7 @@ from ..paths import write_json_atomic
 from .metrics import AVG, METRICS, aggregate, fold_metrics
 from .pipeline import image_bootstrap
 from .published import CompareInputError, PublishedData, load_published
-from .similarity import SimilarityResult, expression_similarity
+from .similarity import SimilarityResult, TooFewHeatmaps, expression_similarity
 from .standardized import StandardizedMaps, load_standardized
 from .tables import best_worst, best_worst_markdown, frame_markdown, paper_table
 from .threshold_free import fold_bootstrap, threshold_free_metrics
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # The pipeline's heatmaps in the published layout (other files under heatmaps/ are figures).
 PIPELINE_SUBDIRS = (layout.BY_CV, layout.BY_NET)
 DENDROGRAM_COLUMNS = ["expression", "cophenetic_correlation", "correlation", "linkage", "heatmaps",
-                      "n_networks"]
+                      "n_networks", "left_out"]
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -167,7 +167,8 @@ def _similarity(data: PublishedData, params: CompareParams, out: Path, files: li
             similarity[expr] = res
             dendro_rows.append({"expression": expr, "cophenetic_correlation": res.cophenetic,
                                 "correlation": res.method, "linkage": params.linkage,
-                                "heatmaps": res.source, "n_networks": len(res.networks)})
+                                "heatmaps": res.source, "n_networks": len(res.networks),
+                                "left_out": " ".join(res.left_out)})
         if similarity:
             xmax = plots.distance_axis_max(list(similarity.values()))
             for expr, res in similarity.items():
@@ -196,8 +197,15 @@ def _expression_tree(data: PublishedData, params: CompareParams, expr: str, out:
     if len(avail) < len(nets):
         log.warning("%s: no heatmaps for %s; tree over the other networks", expr,
                     ", ".join(n for n in nets if n not in avail))
-    res = expression_similarity(expr, avail, data.by_net, data.by_cv, params.correlation, params.by_net_source)
-    pd.DataFrame(res.distances, index=pd.Index(avail, name="model"), columns=avail).to_csv(
+    try:
+        res = expression_similarity(expr, avail, data.by_net, data.by_cv, params.correlation, params.by_net_source)
+    except TooFewHeatmaps as exc:
+        log.warning("%s: no distances or dendrogram", exc)
+        return None
+    if res.left_out:
+        log.warning("%s: constant heatmap(s) of %s have no correlation; tree over the other networks", expr,
+                    ", ".join(res.left_out))
+    pd.DataFrame(res.distances, index=pd.Index(res.networks, name="model"), columns=res.networks).to_csv(
         out / layout.distances_name(expr))
     pd.DataFrame(res.linkage, columns=["left", "right", "distance", "size"]).astype(
         {"left": int, "right": int, "size": int}).to_csv(out / layout.linkage_name(expr), index=False)

@@ -19,20 +19,34 @@ from scipy.spatial.distance import squareform
 CORRELATIONS = ("pearson", "uncentred")
 
 
-def correlation_matrix(maps: np.ndarray, method: str = "pearson") -> np.ndarray:
-    """(n, n) normalized correlation of n images given as (n, H, W) or (n, P), in one matrix product.
+class TooFewHeatmaps(ValueError):
+    """Fewer than two informative (non-constant) heatmaps: no tree can be built."""
 
-    A constant image (zero norm after centring) has an undefined correlation: its row and
-    column are NaN (with a warning) except the diagonal, which is always 1.
-    """
+
+def _rows(maps: np.ndarray, method: str) -> np.ndarray:
+    """(n, P) float64 pixel rows, centred for ``pearson``."""
     if method not in CORRELATIONS:
         raise ValueError(f"correlation must be one of {CORRELATIONS}, got {method!r}")
     x = np.asarray(maps, dtype=np.float64)
     if x.ndim < 2:
         raise ValueError(f"expected a stack of images (n, H, W) or (n, P), got shape {x.shape}")
     x = x.reshape(x.shape[0], -1)
-    if method == "pearson":
-        x = x - x.mean(axis=1, keepdims=True)
+    return x - x.mean(axis=1, keepdims=True) if method == "pearson" else x
+
+
+def undefined_images(maps: np.ndarray, method: str = "pearson") -> np.ndarray:
+    """(n,) bool: images whose correlation with anything is undefined (zero norm after centring
+    for ``pearson``: a constant image; zero norm for ``uncentred``: an all-zero image)."""
+    return np.linalg.norm(_rows(maps, method), axis=1) == 0
+
+
+def correlation_matrix(maps: np.ndarray, method: str = "pearson") -> np.ndarray:
+    """(n, n) normalized correlation of n images given as (n, H, W) or (n, P), in one matrix product.
+
+    A constant image (zero norm after centring) has an undefined correlation: its row and
+    column are NaN (with a warning) except the diagonal, which is always 1.
+    """
+    x = _rows(maps, method)
     norms = np.linalg.norm(x, axis=1)
     bad = norms == 0
     if bad.any():
@@ -85,6 +99,7 @@ class SimilarityResult:
     cophenetic: float
     method: str
     source: str  # "files" (published by_net heatmaps) or "fold_mean"
+    left_out: tuple[str, ...] = ()  # networks whose heatmap is constant: no correlation, not in the tree
 
 
 def pooled_heatmaps(
@@ -123,7 +138,15 @@ def expression_similarity(
     method: str = "pearson",
     source: str = "auto",
 ) -> SimilarityResult:
+    """The tree of ``networks``' heatmaps of ``expression``. A constant heatmap (e.g. a method whose
+    maps are all zero for that class) has no correlation with anything: it is left out of the tree
+    and named in ``left_out``; :class:`TooFewHeatmaps` when fewer than two remain."""
     maps, used = pooled_heatmaps(networks, expression, by_net, by_cv, source)
-    d = correlation_distances(maps, method)
+    bad = undefined_images(maps, method)
+    kept = [n for n, b in zip(networks, bad, strict=True) if not b]
+    left_out = tuple(n for n, b in zip(networks, bad, strict=True) if b)
+    if len(kept) < 2:
+        raise TooFewHeatmaps(f"{expression}: {len(kept)} informative heatmap(s); constant: {', '.join(left_out)}")
+    d = correlation_distances(maps[~bad], method)
     z = average_linkage(d)
-    return SimilarityResult(expression, list(networks), d, z, cophenetic_correlation(z, d), method, used)
+    return SimilarityResult(expression, kept, d, z, cophenetic_correlation(z, d), method, used, left_out)
