@@ -17,7 +17,7 @@ from fer_xai.report import png_bytes_ok
 from helpers.pipeline_fixtures import write_cv, write_heatmaps, write_masks, write_planted_truth
 
 SECTIONS = ["overview", "cv", "masks", "heatmaps", "tables", "best-worst", "dendrograms", "threshold-free",
-            "planted", "provenance"]
+            "planted", "bench", "provenance"]
 
 
 class Page(HTMLParser):
@@ -70,12 +70,15 @@ def check_figures(html: Path) -> Page:
 
 @pytest.fixture
 def study(project):
-    """A project with every input of the report: CV summary, masks, heatmaps, comparison."""
+    """A project with every input of the report: CV summary, masks, heatmaps, comparison, and the
+    explainer bench over LIME alone without its model probes (no trained models here)."""
+    from fer_xai.bench.run import run_bench
     from fer_xai.config import load_params
     from fer_xai.stages.compare import compare_pipeline
 
     (project / "params.yaml").write_text("train: {models: [silnet, weinet], folds: [1, 2, 3]}\n"
-                                        "compare: {bootstrap_samples: 100}\n")
+                                        "compare: {bootstrap_samples: 100}\n"
+                                        "explain: {methods_enabled: []}\n")
     write_cv(project)
     write_masks(project)
     write_heatmaps(project)
@@ -83,6 +86,7 @@ def study(project):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", M.UndefinedMetricWarning)
         compare_pipeline(load_params())
+        run_bench(load_params(), probe=False)
     return project
 
 
@@ -127,9 +131,10 @@ def test_report_without_inputs_says_what_to_run(project):
     page = check_figures(html)
     assert list(page.sections) == SECTIONS
     text = page.text
-    for cmd in ("fer-xai evaluate", "fer-xai masks", "fer-xai heatmaps", "fer-xai compare"):
+    for cmd in ("fer-xai evaluate", "fer-xai masks", "fer-xai heatmaps", "fer-xai compare", "fer-xai bench"):
         assert f"run `{cmd}`" in text, cmd
-    for sid in ("cv", "masks", "heatmaps", "tables", "best-worst", "dendrograms", "threshold-free", "planted"):
+    for sid in ("cv", "masks", "heatmaps", "tables", "best-worst", "dendrograms", "threshold-free", "planted",
+                "bench"):
         assert page.sections[sid] == "missing", sid
     assert result["sections"]["provenance"] == "ok" and page.sections["provenance"] == ""
     assert "unknown (no" in text  # no training metrics: pretraining unknown, and said so
