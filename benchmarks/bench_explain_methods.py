@@ -1,4 +1,4 @@
-"""Cost of each explanation method against the bare model passes it needs (issue 15).
+"""Cost of each explanation method against the bare model passes it needs.
 
     .venv/bin/python benchmarks/bench_explain_methods.py [--images 6] [--networks songnet,mobilenetv3]
         [--methods lime,gradcam,...] [--json out.json]
