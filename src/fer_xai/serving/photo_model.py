@@ -38,7 +38,7 @@ import tempfile
 import threading
 import warnings
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -144,15 +144,21 @@ class PhotoClassifier:
     lime: dict[str, Any]
     explain: dict[str, Any] | None = None  # the training's explain section (other methods); None: LIME only
 
-    @property
+    @cached_property
+    def explain_params(self):
+        """The training's explain section, validated once (None for a model logged without it)."""
+        from ..config import ExplainParams
+
+        return None if self.explain is None else ExplainParams.model_validate(self.explain)
+
+    @cached_property
     def methods(self) -> tuple[str, ...]:
         """What the ``explain`` param accepts: none, the paper's LIME, and the training's other methods."""
-        if self.explain is None:
+        if self.explain_params is None:
             return EXPLAIN_METHODS
-        from ..config import ExplainParams
         from ..explain.methods import method_names
 
-        return ("none", *method_names(ExplainParams.model_validate(self.explain)))
+        return ("none", *method_names(self.explain_params))
 
     def __call__(self, blobs: list[bytes], method: str = "none") -> pd.DataFrame:
         images = _read_images(blobs, self.prepare)
@@ -198,10 +204,9 @@ class PhotoClassifier:
         ids = [hashlib.sha256(b).hexdigest()[:16] for b, r in zip(blobs, rows, strict=True) if r["status"] == "ok"]
         classes = probs.argmax(axis=1)
         if method != "lime":
-            from ..config import ExplainParams
             from ..explain.methods import get_explainer
 
-            ep = ExplainParams.model_validate(self.explain)
+            ep = self.explain_params
             return list(get_explainer(method, ep).explain(self.predict, faces, classes, seed=ep.seed,
                                                           image_ids=ids).positive_maps())
         # Only the settings this version knows: a model logged by another version still loads.
